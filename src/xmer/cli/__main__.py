@@ -1,0 +1,5 @@
+import sys
+
+from xmer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,187 @@
+"""A prepared dataset opened for training: its description, manifest, features, and batches.
+
+``PreparedDataset.open(DIR)`` checks the folder against the data contract and gives samples;
+``PreparedDataset.batches(split, ...)`` yields padded :class:`~xmer.data.contract.Batch`es in an
+order fixed by a seed and an epoch number, so that a resumed run sees exactly the batches an
+uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from xmer.data.contract import Batch, Sample, collate
+from xmer.data.store import FORMAT, SPLITS, FeatureStore, read_manifest
+from xmer.errors import DataError
+from xmer.modalities import MODALITIES
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What ``dataset.json`` says about a prepared dataset."""
+
+    name: str
+    labels: tuple[str, ...]
+    multi_label: bool
+    label_space: str
+    synthetic: bool
+    description: str = ""
+
+    @classmethod
+    def read(cls, path: Path) -> "DatasetInfo":
+        if not path.is_file():
+            raise DataError(f"not a prepared dataset: {path} is missing (run `xmer prepare` first)")
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}: not valid JSON ({error.msg})") from None
+        if raw.get("format") != FORMAT:
+            raise DataError(f"{path}: format {raw.get('format')!r}, expected {FORMAT!r}")
+        for key in ("name", "labels", "multi_label"):
+            if key not in raw:
+                raise DataError(f"{path}: lacks key {key!r}")
+        return cls(
+            name=raw["name"],
+            labels=tuple(raw["labels"]),
+            multi_label=bool(raw["multi_label"]),
+            label_space=raw.get("label_space", raw["name"]),
+            synthetic=bool(raw.get("synthetic", False)),
+            description=raw.get("description", ""),
+        )
+
+    def to_json(self, modalities: dict[str, dict]) -> dict:
+        return {
+            "format": FORMAT,
+            "name": self.name,
+            "label_space": self.label_space,
+            "labels": list(self.labels),
+            "multi_label": self.multi_label,
+            "synthetic": self.synthetic,
+            "description": self.description,
+            "modalities": modalities,
+        }
+
+
+class PreparedDataset:
+    """A prepared dataset folder: ``dataset.json`` + ``manifest.jsonl`` + ``features/``."""
+
+    def __init__(self, root: Path, info: DatasetInfo, records: list[dict], store: FeatureStore):
+        self.root, self.info, self.records, self.store = root, info, records, store
+        self._label_index = {name: i for i, name in enumerate(info.labels)}
+
+    @classmethod
+    def open(cls, root: str | Path) -> "PreparedDataset":
+        root = Path(root)
+        if not root.is_dir():
+            raise DataError(f"dataset folder not found: {root}")
+        info = DatasetInfo.read(root / "dataset.json")
+        records = read_manifest(root / "manifest.jsonl")
+        store = FeatureStore(root / "features")
+        dataset = cls(root, info, records, store)
+        dataset._check()
+        return dataset
+
+    def _check(self) -> None:
+        seen: set[str] = set()
+        for record in self.records:
+            rid = record["id"]
+            if rid in seen:
+                raise DataError(f"{self.root}/manifest.jsonl: duplicate sample id {rid!r}")
+            seen.add(rid)
+            if record["split"] not in SPLITS:
+                raise DataError(f"sample {rid!r}: split {record['split']!r}, expected one of {', '.join(SPLITS)}")
+            self.encode_label(record)  # raises on an unknown class name
+            for m in record["modalities"]:
+                if m not in MODALITIES:
+                    raise DataError(f"sample {rid!r}: unknown modality {m!r}")
+
+    # -- what the set holds -------------------------------------------------------------------
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.info.labels
+
+    @property
+    def multi_label(self) -> bool:
+        return self.info.multi_label
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Modality -> feature size, for the modalities that have extracted features."""
+        return {m: self.store.dim(m) for m in self.store.modalities}
+
+    def split(self, name: str, subsets: str = "all") -> list[dict]:
+        """Records of one split. ``subsets='trimodal'`` keeps only samples with all three modalities."""
+        if name not in SPLITS:
+            raise DataError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        records = [r for r in self.records if r["split"] == name]
+        if subsets == "trimodal":
+            records = [r for r in records if set(r["modalities"]) >= set(MODALITIES)]
+        elif subsets != "all":
+            raise DataError(f"unknown subset filter {subsets!r}; expected 'all' or 'trimodal'")
+        return records
+
+    def encode_label(self, record: dict) -> int | np.ndarray:
+        label = record["label"]
+        names = label if isinstance(label, list) else [label]
+        if not self.multi_label and isinstance(label, list):
+            raise DataError(f"sample {record['id']!r}: a list of labels in a single-label set")
+        try:
+            indices = [self._label_index[name] for name in names]
+        except KeyError as error:
+            raise DataError(
+                f"sample {record['id']!r}: label {error.args[0]!r} is not in the label space "
+                f"({', '.join(self.labels)})"
+            ) from None
+        if not self.multi_label:
+            return indices[0]
+        vector = np.zeros(len(self.labels), dtype=np.float32)
+        vector[indices] = 1.0
+        return vector
+
+    def sample(self, record: dict, max_steps: int = 0) -> Sample:
+        """Read one sample's features (only the modalities it has and the store holds)."""
+        features = {}
+        for m in record["modalities"]:
+            if not self.store.has(record["id"], m):
+                continue
+            array = self.store.get(record["id"], m)  # a read-only view into the memory map
+            features[m] = np.array(array[:max_steps] if max_steps else array, dtype=np.float32)
+        if not features:
+            raise DataError(
+                f"sample {record['id']!r}: none of its modalities ({', '.join(record['modalities'])}) "
+                f"has features in {self.root / 'features'} (run `xmer extract`?)"
+            )
+        return Sample(id=record["id"], source=record["source"], features=features, label=self.encode_label(record))
+
+    # -- batches ------------------------------------------------------------------------------
+
+    def batches(
+        self,
+        records: Sequence[dict],
+        batch_size: int,
+        modalities: Sequence[str] = MODALITIES,
+        dims: dict[str, int] | None = None,
+        shuffle_seed: int | None = None,
+        max_steps: int = 0,
+    ) -> Iterator[Batch]:
+        """Padded batches over ``records``; shuffled by ``torch.Generator(shuffle_seed)`` when given.
+
+        ``dims`` is the model's modality -> feature size (defaults to the store's): a sample whose
+        features have another size is an error naming the sample and the modality.
+        """
+        dims = dims or self.dims
+        modalities = [m for m in modalities if m in dims]
+        order = list(range(len(records)))
+        if shuffle_seed is not None:
+            generator = torch.Generator().manual_seed(shuffle_seed)
+            order = torch.randperm(len(records), generator=generator).tolist()
+        for start in range(0, len(order), batch_size):
+            chunk = [self.sample(records[i], max_steps) for i in order[start : start + batch_size]]
+            yield collate(chunk, modalities, dims, len(self.labels), self.multi_label)

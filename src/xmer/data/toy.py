@@ -1,0 +1,144 @@
+"""The embedded default dataset "toy": SYNTHETIC trimodal sequences, generated in seconds.
+
+It exists for the demo and the tests, and claims nothing about real emotions. How it is built:
+
+- Each sample has an emotion y and a *shared latent trajectory* s(τ) over normalised time τ ∈ [0, 1]
+  (a random offset plus a random oscillation, ``LATENT`` dims). All three modalities of a sample are
+  views of the same s(τ), each at its own length (visual ~12-30 steps, audio ~20-50, text ~5-15), so
+  a translator can learn to map one modality's sequence onto another's.
+- Emotion evidence is spread across modalities: modality i sees the class prototypes with one pair
+  of classes merged (visual cannot tell classes 0 and 1 apart, audio 1 and 2, text 2 and 3, ...), so
+  no single modality can be perfect, every pair of modalities can, and all three average out noise.
+- The class evidence comes in a burst at a random moment of the sequence (a Gaussian bump over τ on
+  top of a weak constant level), so attending to the right steps pays.
+- Step x_m(τ) = tanh(W_m [prototype_m(y) · envelope(τ); s(τ)]) + noise · ε, with fixed random W_m.
+
+Training data: a trimodal part plus bimodal and unimodal parts (the "auxiliary datasets" of the
+paper, sources ``toy-bimodal`` and ``toy-unimodal``); validation and test are trimodal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from xmer.config import ToyConfig
+from xmer.data.dataset import DatasetInfo
+from xmer.data.store import ChunkWriter, building, write_manifest
+from xmer.modalities import MODALITIES, SUBSETS
+
+DIMS = {"visual": 32, "audio": 24, "text": 50}
+LENGTHS = {"visual": (12, 30), "audio": (20, 50), "text": (5, 15)}
+LATENT = 6
+CLASS_NAMES = ("angry", "happy", "sad", "neutral", "fear", "surprise", "disgust")
+GENERATOR_VERSION = 1
+
+
+def class_names(classes: int) -> tuple[str, ...]:
+    if not 2 <= classes <= len(CLASS_NAMES):
+        raise ValueError(f"toy set supports 2..{len(CLASS_NAMES)} classes, got {classes}")
+    return CLASS_NAMES[:classes]
+
+
+class ToyGenerator:
+    """Draws toy samples; the fixed parts (prototypes, projections) depend only on the seed."""
+
+    def __init__(self, config: ToyConfig):
+        self.config = config
+        rng = np.random.default_rng([config.seed, 7919])
+        k = config.classes
+        self.prototypes = {}
+        self.projections = {}
+        for i, m in enumerate(MODALITIES):
+            protos = rng.normal(size=(k, 8))
+            a, b = i % k, (i + 1) % k  # modality i cannot tell class a from class b
+            protos[b] = protos[a]
+            self.prototypes[m] = protos * 0.5  # (K, 8)
+            self.projections[m] = rng.normal(size=(8 + LATENT, DIMS[m])) / np.sqrt(8 + LATENT)
+
+    def sample(self, rng: np.random.Generator, label: int, modalities) -> dict[str, np.ndarray]:
+        """Features (T_m, D_m) for the requested modalities of one sample of class ``label``."""
+        offset = rng.normal(size=LATENT)
+        amplitude = rng.normal(size=LATENT)
+        frequency, phase = rng.uniform(0.5, 2.0), rng.uniform(0, 2 * np.pi)
+        burst_at, burst_width = rng.uniform(0.2, 0.8), rng.uniform(0.08, 0.2)
+        out = {}
+        for m in modalities:
+            steps = int(rng.integers(*LENGTHS[m], endpoint=True))
+            tau = np.linspace(0.0, 1.0, steps)[:, None]  # (T, 1)
+            latent = offset + amplitude * np.sin(2 * np.pi * frequency * tau + phase)  # (T, LATENT)
+            envelope = 0.35 + np.exp(-0.5 * ((tau - burst_at) / burst_width) ** 2)  # (T, 1)
+            evidence = self.prototypes[m][label] * envelope  # (T, 8)
+            clean = np.tanh(np.concatenate([evidence, latent], axis=1) @ self.projections[m])
+            out[m] = (clean + self.config.noise * rng.normal(size=clean.shape)).astype(np.float32)
+        return out
+
+
+def _plan(config: ToyConfig) -> list[tuple[str, str, tuple[str, ...], int]]:
+    """(split, source, modalities, count) for every part of the set."""
+    plan = [("train", "toy-trimodal", MODALITIES, config.trimodal)]
+    plan += [("train", "toy-bimodal", s, config.bimodal) for s in SUBSETS if len(s) == 2]
+    plan += [("train", "toy-unimodal", s, config.unimodal) for s in SUBSETS if len(s) == 1]
+    plan += [("valid", "toy-trimodal", MODALITIES, config.valid), ("test", "toy-trimodal", MODALITIES, config.test)]
+    return plan
+
+
+def write_toy(config: ToyConfig, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Generate the toy set into ``out_dir`` (a prepared-dataset folder). Seeded: same config, same bytes."""
+    generator = ToyGenerator(config)
+    names = class_names(config.classes)
+    rng = np.random.default_rng([config.seed, 104729])
+    info = DatasetInfo(
+        name="toy",
+        labels=names,
+        multi_label=False,
+        label_space=f"toy{config.classes}",
+        synthetic=True,
+        description="SYNTHETIC trimodal toy set generated by xmer.data.toy (for demos and tests only)",
+    )
+    records = []
+    with building(out_dir, overwrite=overwrite) as tmp:
+        writers = {m: ChunkWriter(tmp / "features", m, DIMS[m], extractor=f"toy/{GENERATOR_VERSION}") for m in MODALITIES}
+        try:
+            for split, source, modalities, count in _plan(config):
+                for _ in range(count):
+                    label = int(rng.integers(config.classes))
+                    sample_id = f"{split}-{len(records):06d}"
+                    for m, array in generator.sample(rng, label, modalities).items():
+                        writers[m].add(sample_id, array)
+                    records.append(
+                        {"id": sample_id, "split": split, "source": source, "label": names[label], "modalities": list(modalities)}
+                    )
+        except BaseException:
+            for w in writers.values():
+                w.abort()
+            raise
+        for w in writers.values():
+            w.close()
+        write_manifest(tmp / "manifest.jsonl", records)
+        modalities_info = {m: {"dim": DIMS[m], "extractor": f"toy/{GENERATOR_VERSION}"} for m in MODALITIES}
+        (tmp / "dataset.json").write_text(json.dumps(info.to_json(modalities_info), indent=2) + "\n")
+    return Path(out_dir)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XMER_CACHE", Path.home() / ".cache" / "xmer"))
+
+
+def toy_dataset_path(config: ToyConfig) -> Path:
+    """The toy set for ``config``, generated on first use into the cache (``$XMER_CACHE``, default
+    ``~/.cache/xmer``) under a name derived from the config, so every run with the same settings
+    reads the same files."""
+    key = json.dumps({"v": GENERATOR_VERSION, **config.__dict__}, sort_keys=True)
+    path = cache_dir() / "toy" / hashlib.sha1(key.encode()).hexdigest()[:12]
+    if not (path / "dataset.json").exists():
+        try:
+            write_toy(config, path)
+        except Exception:
+            if not (path / "dataset.json").exists():  # another process may have won the race
+                raise
+    return path

@@ -1,0 +1,132 @@
+"""The recogniser object: load a run folder once, predict emotions from any subset of modalities.
+
+The CLI's ``predict``, ``evaluate`` and the server all go through :class:`Recognizer`, so they agree
+on how a checkpoint is loaded and how an input is checked. Example::
+
+    from xmer.inference import Recognizer
+    rec = Recognizer.load("runs/demo")
+    out = rec.predict({"audio": audio_features, "text": text_features})   # (T, D) arrays
+    print(out.prediction, out.probabilities, out.observed, out.imagined)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xmer.config import Config, from_dict
+from xmer.data.contract import Batch, Sample, collate
+from xmer.errors import DataError
+from xmer.modalities import MODALITIES
+from xmer.models import build_model
+from xmer.training.checkpoint import load_checkpoint, read_json
+
+
+@dataclass
+class Prediction:
+    """One prediction. ``imagined`` lists modalities a translator filled in (empty without translators)."""
+
+    labels: list[str]
+    probabilities: dict[str, float]
+    prediction: str | list[str]
+    observed: list[str]
+    imagined: list[str]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class Recognizer:
+    """A trained model with its label space and input sizes, ready to predict."""
+
+    def __init__(self, model: torch.nn.Module, card: dict, config: Config, device: torch.device | str = "cpu"):
+        self.model = model.to(device).eval()
+        self.card = card
+        self.config = config
+        self.device = torch.device(device)
+        self.labels: list[str] = list(card["labels"])
+        self.multi_label: bool = bool(card["multi_label"])
+        self.input_dims: dict[str, int] = {m: int(d) for m, d in card["input_dims"].items()}
+
+    @classmethod
+    def load(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "cpu") -> "Recognizer":
+        """Load ``RUN_DIR/checkpoints/<checkpoint>.pt`` with the run's ``model.json``."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise DataError(f"run folder not found: {run_dir}")
+        card = read_json(run_dir / "model.json")
+        payload = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
+        config = from_dict(Config, payload["config"])
+        model = build_model(config.model, card["input_dims"], len(card["labels"]), card["multi_label"])
+        model.load_state_dict(payload["model"])
+        return cls(model, card, config, device)
+
+    # -- predicting ---------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def scores(self, batch: Batch) -> torch.Tensor:
+        """Class probabilities (B, K) for a batch (softmax, or per-class sigmoid for multi-label)."""
+        batch = batch.to(self.device)
+        return self.model.probabilities(self.model(batch)).float().cpu()
+
+    def predict(self, features: dict[str, np.ndarray], sample_id: str = "input") -> Prediction:
+        """Predict from modality -> (T, D) feature arrays; any non-empty subset of the model's modalities."""
+        features = self.check_features(features, sample_id)
+        label = np.zeros(len(self.labels), np.float32) if self.multi_label else 0
+        sample = Sample(id=sample_id, source="input", features=features, label=label)
+        batch = collate([sample], list(self.input_dims), self.input_dims, len(self.labels), self.multi_label)
+        probs = self.scores(batch)[0].numpy()
+        return self._prediction(probs, batch, 0)
+
+    def predict_file(self, path: str | Path) -> Prediction:
+        """Predict from an ``.npz`` whose keys are modality names, each a (T, D) array."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"features file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                features = {key: np.asarray(npz[key]) for key in npz.files}
+        except Exception as error:
+            raise DataError(f"cannot read features file {path}: {error}") from None
+        return self.predict(features, sample_id=str(path))
+
+    def check_features(self, features: dict[str, np.ndarray], sample_id: str) -> dict[str, np.ndarray]:
+        unknown = sorted(set(features) - set(MODALITIES))
+        if unknown:
+            raise DataError(f"{sample_id}: unknown modality key(s) {', '.join(unknown)}; expected any of {', '.join(MODALITIES)}")
+        unusable = sorted(set(features) - set(self.input_dims))
+        if unusable:
+            raise DataError(f"{sample_id}: this model takes no {', '.join(unusable)} input (it takes {', '.join(self.input_dims)})")
+        if not features:
+            raise DataError(f"{sample_id}: no modality given; give at least one of {', '.join(self.input_dims)}")
+        out = {}
+        for m, array in features.items():
+            array = np.asarray(array, dtype=np.float32)
+            if array.ndim == 1:
+                array = array[None, :]
+            if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != self.input_dims[m]:
+                raise DataError(
+                    f"{sample_id}, modality {m!r}: expected a (T, {self.input_dims[m]}) array, got shape {tuple(array.shape)}"
+                )
+            if not np.isfinite(array).all():
+                raise DataError(f"{sample_id}, modality {m!r}: features contain NaN or Inf")
+            out[m] = array
+        return out
+
+    def _prediction(self, probs: np.ndarray, batch: Batch, row: int) -> Prediction:
+        observed = [m for m in MODALITIES if m in batch.present and bool(batch.present[m][row])]
+        imagined = [m for m in MODALITIES if m in batch.imagined and bool(batch.imagined[m][row])]
+        if self.multi_label:
+            decision: str | list[str] = [l for l, p in zip(self.labels, probs) if p > 0.5]
+        else:
+            decision = self.labels[int(np.argmax(probs))]
+        return Prediction(
+            labels=self.labels,
+            probabilities={l: round(float(p), 6) for l, p in zip(self.labels, probs)},
+            prediction=decision,
+            observed=observed,
+            imagined=imagined,
+        )

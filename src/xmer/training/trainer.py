@@ -1,0 +1,232 @@
+"""The training loop: explicit, seeded, resumable.
+
+One epoch = one pass over the training records in an order fixed by ``(seed, epoch)``; after each
+epoch the model is scored on the validation split, the best checkpoint (by
+``train.selection_metric``) is kept, and training stops early after ``train.patience`` epochs without
+improvement. ``last.pt`` is written after every epoch with the optimiser, scheduler and RNG states,
+so ``fit(resume=True)`` continues a killed run to exactly the result of an uninterrupted one.
+The test split is never read here: :func:`xmer.evaluation.evaluate.evaluate_run` reads it, once.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from xmer.config import Config, save_config
+from xmer.data.dataset import PreparedDataset
+from xmer.errors import DataError
+from xmer.evaluation.evaluate import predict_records
+from xmer.evaluation.metrics import compute_metrics
+from xmer.evaluation.report import plot_curves
+from xmer.models import build_model
+from xmer.training.checkpoint import environment, load_checkpoint, save_checkpoint, write_json
+
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass
+class RunState:
+    """Bookkeeping that a resumed run must continue from."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimiser steps taken
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def open_dataset(config: Config) -> PreparedDataset:
+    """The dataset a config names: a prepared folder, or the embedded synthetic toy set."""
+    if config.data.dataset == "toy":
+        from xmer.data.toy import toy_dataset_path
+
+        return PreparedDataset.open(toy_dataset_path(config.data.toy))
+    return PreparedDataset.open(config.data.dataset)
+
+
+class Trainer:
+    """Trains one model on one prepared dataset into a run folder."""
+
+    def __init__(self, config: Config, run_dir: str | Path, dataset: PreparedDataset | None = None):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.dataset = dataset or open_dataset(config)
+        self.device = resolve_device(config.train.device)
+        if config.train.threads:
+            torch.set_num_threads(config.train.threads)
+        self.train_records = self.dataset.split("train", config.data.train_subsets)
+        self.valid_records = self.dataset.split("valid")
+        if not self.train_records:
+            raise DataError(f"{self.dataset.root}: no training samples (split 'train', subsets {config.data.train_subsets!r})")
+        if not self.valid_records:
+            raise DataError(f"{self.dataset.root}: no validation samples (split 'valid')")
+        self.input_dims = self.dataset.dims
+
+        torch.manual_seed(config.train.seed)
+        self.model = build_model(config.model, self.input_dims, len(self.dataset.labels), self.dataset.multi_label)
+        self.model.to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay
+        )
+        steps_per_epoch = math.ceil(len(self.train_records) / config.data.batch_size)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, _warmup_cosine(config.train.warmup_steps, steps_per_epoch * config.train.epochs)
+        )
+        self.state = RunState()
+
+    # -- the run folder ---------------------------------------------------------------------------
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / CHECKPOINTS
+
+    def model_card(self) -> dict:
+        """``model.json``: what a predictor needs to know to use the checkpoint."""
+        return {
+            "model": self.config.model.name,
+            "input_dims": self.input_dims,
+            "labels": list(self.dataset.labels),
+            "multi_label": self.dataset.multi_label,
+            "label_space": self.dataset.info.label_space,
+            "dataset": str(self.dataset.root),
+            "dataset_name": self.dataset.info.name,
+            "synthetic": self.dataset.info.synthetic,
+        }
+
+    def _start_run_folder(self, resume: bool) -> None:
+        last = self.checkpoint_dir / "last.pt"
+        if resume:
+            if last.exists():
+                self._restore(load_checkpoint(last, restore_rng=True))
+            return
+        if last.exists():
+            raise DataError(f"run folder {self.run_dir} already holds a run; pass --resume to continue it or choose another --out")
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.config, self.run_dir / "config.yaml")
+        write_json(self.run_dir / "environment.json", environment())
+        write_json(self.run_dir / "model.json", self.model_card())
+
+    def _payload(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "state": self.state.__dict__,
+            "config": self.config.to_dict(),
+        }
+
+    def _restore(self, payload: dict) -> None:
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.state = RunState(**payload["state"])
+
+    # -- training -------------------------------------------------------------------------------
+
+    def fit(self, resume: bool = False) -> RunState:
+        """Train until ``train.epochs`` or early stopping; returns the final bookkeeping."""
+        self._start_run_folder(resume)
+        cfg = self.config.train
+        while self.state.epoch < cfg.epochs and self.state.epoch - self.state.best_epoch < cfg.patience:
+            epoch = self.state.epoch + 1
+            started = time.perf_counter()
+            losses = self.train_epoch(epoch)
+            metrics = self.validate()
+            score = metrics[cfg.selection_metric]
+            improved = score > self.state.best_score
+            self.state.epoch, self.state.history = epoch, self.state.history + [
+                {"epoch": epoch, **losses, **{f"valid_{k}": metrics[k] for k in _SCALARS if k in metrics},
+                 "seconds": round(time.perf_counter() - started, 2)}
+            ]
+            if improved:
+                self.state.best_score, self.state.best_epoch = score, epoch
+                save_checkpoint(self.checkpoint_dir / "best.pt", self._payload())
+            save_checkpoint(self.checkpoint_dir / "last.pt", self._payload())
+            write_json(self.run_dir / "history.json", self.state.history)
+            self._log(
+                f"epoch {epoch:3d}  loss {losses['loss']:.4f}  valid {cfg.selection_metric} {score:.4f}"
+                + ("  *best*" if improved else "")
+            )
+        if self.state.history:
+            plot_curves(self.state.history, self.run_dir / "curves.png")
+        self._log(f"best epoch {self.state.best_epoch}: valid {cfg.selection_metric} {self.state.best_score:.4f}")
+        return self.state
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.model.train()
+        cfg = self.config
+        batches = self.dataset.batches(
+            self.train_records,
+            cfg.data.batch_size,
+            dims=self.input_dims,
+            shuffle_seed=cfg.train.seed * 100_003 + epoch,
+            max_steps=cfg.data.max_steps,
+        )
+        total = math.ceil(len(self.train_records) / cfg.data.batch_size)
+        bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False, disable=not self._show_progress())
+        sums: dict[str, float] = {}
+        count = 0
+        for batch in bar:
+            losses = self.train_step(batch.to(self.device))
+            count += 1
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.set_postfix(loss=f"{losses['loss']:.3f}")
+        return {k: round(v / count, 5) for k, v in sums.items()}
+
+    def train_step(self, batch) -> dict[str, float]:
+        """One optimiser step of the recogniser; returns the named losses."""
+        logits = self.model(batch)  # (B, K)
+        loss = self.model.loss(logits, batch.labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.state.step += 1
+        return {"loss": float(loss.detach())}
+
+    def validate(self) -> dict:
+        y_true, scores = predict_records(
+            self.model, self.dataset, self.valid_records, self.config.data.batch_size, self.input_dims, self.device,
+            max_steps=self.config.data.max_steps,
+        )
+        return compute_metrics(y_true, scores, list(self.dataset.labels), self.dataset.multi_label)
+
+    # -- output -----------------------------------------------------------------------------------
+
+    def _show_progress(self) -> bool:
+        return self.config.train.progress and sys.stderr.isatty()
+
+    def _log(self, message: str) -> None:
+        if self.config.train.progress:
+            tqdm.write(message, file=sys.stderr)
+
+
+_SCALARS = ("accuracy", "unweighted_accuracy", "macro_f1", "weighted_f1", "wa")
+
+
+def _warmup_cosine(warmup: int, total: int):
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 10% of the peak at ``total``."""
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
