@@ -68,6 +68,46 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class TranslatorConfig:
+    """The cross-modal translators (paper III.B, Fig. 2, eq. 9-14; DESIGN.md 1-2)."""
+
+    enabled: bool = doc(False, "train and use the six cross-modal translators (the paper's method)")
+    hidden: int = doc(128, "hidden width of the step-wise encoders Enc_m and decoders Dec_m")
+    latent: int = doc(64, "size of the shared Gaussian latent space")
+    step_disc_hidden: int = doc(64, "hidden width of the per-step discriminators Dis_m")
+    seqdis_layers: int = doc(1, "transformer layers of each sequence discriminator SeqDis_m (paper: 1, width 128, ff 128, 4 heads)")
+    seqdis_max_steps: int = doc(16, "SeqDis_m average-pools longer sequences in time to this many steps before attention")
+    aligned: bool = doc(False, "data are step-aligned across modalities: enables the paired GAN loss of eq. 10")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the translator losses (eq. 9-13). 0 switches a term off (e.g. seqdis=0: no SeqDis)."""
+
+    reconstruction: float = doc(1.0, "VAE reconstruction ||Dec_i(Enc_i(x_i)) - x_i||^2 (eq. 9)")
+    kl: float = doc(0.01, "KL(q(z|x) || N(0, I)) of every encoding (eq. 9)")
+    adversarial: float = doc(0.1, "per-step adversarial terms against Dis_m (eq. 9, 10, 12)")
+    gan: float = doc(1.0, "paired translation loss against aligned ground truth (eq. 10; only with translator.aligned)")
+    seqdis: float = doc(1.0, "SeqDis: translated sequences must be recognised as the source's emotion (eq. 11, 14)")
+    cycle: float = doc(1.0, "cycle reconstruction i -> j -> i (eq. 12)")
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """How translators and recogniser train together (Algorithm 1, Table 9)."""
+
+    strategy: str = doc("end_to_end", "'end_to_end' (translators and recogniser together) or 'pipeline' (translators first, then frozen)")
+    recognizer_steps_per_translator_step: int = doc(7, "n of the paper's 1:n: recogniser steps per translator-only update (paper best: 7 on MOSEI, 5 on IEMOCAP)")
+    combinations: str = doc("sampled", "Algorithm 1 candidates: 'all' (every combination, up to 27 per trimodal sample) or 'sampled' (k per sample per step)")
+    k: int = doc(2, "combinations per sample per step when combinations='sampled'")
+    include_observed: bool = doc(True, "with 'sampled', one of the k is always the sample's observed modalities (missing ones imagined)")
+    pipeline_translator_epochs: int = doc(10, "with strategy='pipeline', epochs of translator training before the recogniser")
+    translator_lr: float = doc(1e-3, "Adam learning rate of the translators' own updates")
+    discriminator_lr: float = doc(1e-3, "Adam learning rate of the discriminators (their own optimiser)")
+    losses: LossWeights = doc(LossWeights(), "weights of the translator losses")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     seed: int = doc(0, "seed of model initialisation, data order and dropout")
     epochs: int = doc(40, "maximum number of epochs")
@@ -86,6 +126,8 @@ class TrainConfig:
 class Config:
     data: DataConfig = doc(DataConfig(), "what to train on")
     model: ModelConfig = doc(ModelConfig(), "the model")
+    translator: TranslatorConfig = doc(TranslatorConfig(), "the cross-modal translators")
+    method: MethodConfig = doc(MethodConfig(), "how translators and recogniser train together")
     train: TrainConfig = doc(TrainConfig(), "the optimisation")
 
     def to_dict(self) -> dict:

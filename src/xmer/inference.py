@@ -21,7 +21,7 @@ from xmer.config import Config, from_dict
 from xmer.data.contract import Batch, Sample, collate
 from xmer.errors import DataError
 from xmer.modalities import MODALITIES
-from xmer.models import build_model
+from xmer.models.system import build_system
 from xmer.training.checkpoint import load_checkpoint, read_json
 
 
@@ -60,7 +60,7 @@ class Recognizer:
         card = read_json(run_dir / "model.json")
         payload = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
         config = from_dict(Config, payload["config"])
-        model = build_model(config.model, card["input_dims"], len(card["labels"]), card["multi_label"])
+        model = build_system(config, card["input_dims"], len(card["labels"]), card["multi_label"])
         model.load_state_dict(payload["model"])
         return cls(model, card, config, device)
 
@@ -118,7 +118,8 @@ class Recognizer:
 
     def _prediction(self, probs: np.ndarray, batch: Batch, row: int) -> Prediction:
         observed = [m for m in MODALITIES if m in batch.present and bool(batch.present[m][row])]
-        imagined = [m for m in MODALITIES if m in batch.imagined and bool(batch.imagined[m][row])]
+        imagined_rows = self.model.imagined_modalities(batch)
+        imagined = [m for m in MODALITIES if m in imagined_rows and bool(imagined_rows[m][row])]
         if self.multi_label:
             decision: str | list[str] = [l for l, p in zip(self.labels, probs) if p > 0.5]
         else:

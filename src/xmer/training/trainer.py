@@ -21,11 +21,12 @@ from tqdm import tqdm
 
 from xmer.config import Config, save_config
 from xmer.data.dataset import PreparedDataset
-from xmer.errors import DataError
+from xmer.errors import ConfigError, DataError
 from xmer.evaluation.evaluate import predict_records
 from xmer.evaluation.metrics import compute_metrics
 from xmer.evaluation.report import plot_curves
-from xmer.models import build_model
+from xmer.models.system import build_system
+from xmer.training.objectives import translation_objectives
 from xmer.training.checkpoint import environment, load_checkpoint, save_checkpoint, write_json
 
 CHECKPOINTS = "checkpoints"
@@ -39,7 +40,10 @@ class RunState:
     step: int = 0  # optimiser steps taken
     best_score: float = -math.inf
     best_epoch: int = 0
+    translator_epochs: int = 0  # pipeline strategy: translator-only epochs completed
+    translator_steps: int = 0  # translator-only updates taken
     history: list[dict] = field(default_factory=list)
+    combinations: dict[str, int] = field(default_factory=dict)  # Algorithm 1 combinations used, by name
 
 
 def resolve_device(name: str) -> torch.device:
@@ -76,11 +80,24 @@ class Trainer:
         self.input_dims = self.dataset.dims
 
         torch.manual_seed(config.train.seed)
-        self.model = build_model(config.model, self.input_dims, len(self.dataset.labels), self.dataset.multi_label)
+        self.model = build_system(config, self.input_dims, len(self.dataset.labels), self.dataset.multi_label)
         self.model.to(self.device)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay
-        )
+        method = config.method
+        if method.strategy not in ("end_to_end", "pipeline"):
+            raise ConfigError(f"method.strategy {method.strategy!r}: expected 'end_to_end' or 'pipeline'")
+        if method.recognizer_steps_per_translator_step < 1:
+            raise ConfigError("method.recognizer_steps_per_translator_step must be >= 1")
+        # The recogniser's optimiser; end to end, the recogniser's loss also updates the translators.
+        main = list(self.model.recognizer.parameters())
+        self.translator_optimizer = self.discriminator_optimizer = None
+        if self.model.can_imagine():
+            if method.strategy == "end_to_end":
+                main += list(self.model.translator.parameters())
+            self.translator_optimizer = torch.optim.Adam(self.model.translator.parameters(), lr=method.translator_lr)
+            self.discriminator_optimizer = torch.optim.Adam(
+                self.model.discriminators.parameters(), lr=method.discriminator_lr, betas=(0.5, 0.999)
+            )
+        self.optimizer = torch.optim.AdamW(main, lr=config.train.lr, weight_decay=config.train.weight_decay)
         steps_per_epoch = math.ceil(len(self.train_records) / config.data.batch_size)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _warmup_cosine(config.train.warmup_steps, steps_per_epoch * config.train.epochs)
@@ -123,6 +140,8 @@ class Trainer:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "translator_optimizer": self.translator_optimizer and self.translator_optimizer.state_dict(),
+            "discriminator_optimizer": self.discriminator_optimizer and self.discriminator_optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "state": self.state.__dict__,
             "config": self.config.to_dict(),
@@ -132,6 +151,9 @@ class Trainer:
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
+        if self.translator_optimizer is not None:
+            self.translator_optimizer.load_state_dict(payload["translator_optimizer"])
+            self.discriminator_optimizer.load_state_dict(payload["discriminator_optimizer"])
         self.state = RunState(**payload["state"])
 
     # -- training -------------------------------------------------------------------------------
@@ -140,6 +162,8 @@ class Trainer:
         """Train until ``train.epochs`` or early stopping; returns the final bookkeeping."""
         self._start_run_folder(resume)
         cfg = self.config.train
+        if self.model.can_imagine() and self.config.method.strategy == "pipeline":
+            self._pretrain_translators()
         while self.state.epoch < cfg.epochs and self.state.epoch - self.state.best_epoch < cfg.patience:
             epoch = self.state.epoch + 1
             started = time.perf_counter()
@@ -156,6 +180,8 @@ class Trainer:
                 save_checkpoint(self.checkpoint_dir / "best.pt", self._payload())
             save_checkpoint(self.checkpoint_dir / "last.pt", self._payload())
             write_json(self.run_dir / "history.json", self.state.history)
+            if self.state.combinations:
+                write_json(self.run_dir / "combinations.json", dict(sorted(self.state.combinations.items())))
             self._log(
                 f"epoch {epoch:3d}  loss {losses['loss']:.4f}  valid {cfg.selection_metric} {score:.4f}"
                 + ("  *best*" if improved else "")
@@ -165,8 +191,21 @@ class Trainer:
         self._log(f"best epoch {self.state.best_epoch}: valid {cfg.selection_metric} {self.state.best_score:.4f}")
         return self.state
 
-    def train_epoch(self, epoch: int) -> dict[str, float]:
+    def _pretrain_translators(self) -> None:
+        """Pipeline strategy, phase 1: train the translators alone; they are frozen afterwards."""
+        epochs = self.config.method.pipeline_translator_epochs
+        while self.state.translator_epochs < epochs:
+            epoch = self.state.translator_epochs + 1
+            losses = self.train_epoch(-epoch, step=self.translator_update)
+            self.state.translator_epochs = epoch
+            save_checkpoint(self.checkpoint_dir / "last.pt", self._payload())
+            self._log(f"translator epoch {epoch:3d}  " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+        self.model.translator.requires_grad_(False)
+
+    def train_epoch(self, epoch: int, step=None) -> dict[str, float]:
+        """One pass over the training records; ``step`` (default :meth:`train_step`) runs per batch."""
         self.model.train()
+        step = step or self.train_step
         cfg = self.config
         batches = self.dataset.batches(
             self.train_records,
@@ -180,25 +219,58 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         for batch in bar:
-            losses = self.train_step(batch.to(self.device))
+            losses = step(batch.to(self.device))
             count += 1
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v
-            bar.set_postfix(loss=f"{losses['loss']:.3f}")
+            bar.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:1]})
         return {k: round(v / count, 5) for k, v in sums.items()}
 
     def train_step(self, batch) -> dict[str, float]:
-        """One optimiser step of the recogniser; returns the named losses."""
-        logits = self.model(batch)  # (B, K)
-        loss = self.model.loss(logits, batch.labels)
+        """One recogniser step (on Algorithm 1's combinations when translators are on), and every
+        n-th step one translator-only update; returns the named losses."""
+        method = self.config.method
+        recognizer = self.model.recognizer
+        if self.model.can_imagine():
+            end_to_end = method.strategy == "end_to_end"
+            sampler = torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + self.state.step)
+            with torch.set_grad_enabled(end_to_end):  # pipeline: translators are frozen
+                batch_in, combos = self.model.augment(batch, method.combinations, method.k, method.include_observed, sampler)
+            for name in self.model.combination_names(combos):
+                self.state.combinations[name] = self.state.combinations.get(name, 0) + 1
+        else:
+            batch_in = batch
+        loss = recognizer.loss(recognizer(batch_in), batch_in.labels)  # (B', K) logits
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.train.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], self.config.train.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         self.state.step += 1
-        return {"loss": float(loss.detach())}
+        losses = {"loss": float(loss.detach())}
+        # The paper's 1:n (Table 9): a translator-only update once every n recogniser steps.
+        if (self.model.can_imagine() and method.strategy == "end_to_end"
+                and self.state.step % method.recognizer_steps_per_translator_step == 0):
+            losses.update(self.translator_update(batch))
+        return losses
+
+    def translator_update(self, batch) -> dict[str, float]:
+        """One update of the translators with their own losses and one of the discriminators, from
+        the same forward pass (each side's loss reaches only its own parameters)."""
+        method, cfg = self.config.method, self.config.translator
+        g_total, d_total, parts = translation_objectives(self.model, batch, method.losses, aligned=cfg.aligned)
+        translator_params = [p for p in self.model.translator.parameters() if p.requires_grad]
+        self.translator_optimizer.zero_grad(set_to_none=True)
+        self.discriminator_optimizer.zero_grad(set_to_none=True)
+        g_total.backward(inputs=translator_params, retain_graph=True)
+        d_total.backward(inputs=list(self.model.discriminators.parameters()))
+        if self.config.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(translator_params, self.config.train.grad_clip)
+        self.translator_optimizer.step()
+        self.discriminator_optimizer.step()
+        self.state.translator_steps += 1
+        return {"translator_loss": float(g_total.detach()), **parts}
 
     def validate(self) -> dict:
         y_true, scores = predict_records(

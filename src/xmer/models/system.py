@@ -1,0 +1,214 @@
+"""The whole model: the trimodal recogniser plus (optionally) the translators that imagine missing
+modalities, and Algorithm 1's candidate combinations (paper III.C).
+
+For every sample and every modality m, the *candidates* are the real m (if the sample has it) and
+the translations T_{s->m}(x_s) from each other modality s the sample has. A *combination* picks one
+candidate per modality. Training (Algorithm 1) feeds the recogniser combinations of real and imagined
+candidates: ``all`` of them (up to 27 for a trimodal sample, 1 for a unimodal one) or ``k`` sampled
+per sample per step. Inference keeps every observed modality real, imagines each missing one from
+each observed source, and averages the recogniser's logits over those combinations.
+
+Combinations are written as one source initial per modality in v, a, t order: ``"vvt"`` = real
+visual, audio imagined from visual, real text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import torch
+from torch import nn
+
+from xmer.data.contract import Batch
+from xmer.models.discriminators import Discriminators
+from xmer.models.translators import CrossModalTranslator
+
+
+@dataclass
+class Candidates:
+    """The candidates for one target modality m, indexed by source modality s (s == m: the real one).
+
+    features: (S, B, T, D_m); mask: (S, B, T) bool; available: (S, B) bool (the sample has source s).
+    """
+
+    features: torch.Tensor
+    mask: torch.Tensor
+    available: torch.Tensor
+
+
+class XmerSystem(nn.Module):
+    """Recogniser + translators + discriminators, with the recogniser's interface
+    (``forward(batch) -> logits``, ``loss``, ``probabilities``) so evaluation and prediction treat
+    every model alike.
+
+    Args:
+        recognizer: the trimodal recogniser (eq. 1-3).
+        translator: the cross-modal translators, or None for the recogniser alone.
+        discriminators: Dis_m and SeqDis_m (training only), or None.
+    """
+
+    def __init__(self, recognizer: nn.Module, translator: CrossModalTranslator | None = None,
+                 discriminators: Discriminators | None = None):
+        super().__init__()
+        self.recognizer = recognizer
+        self.translator = translator
+        self.discriminators = discriminators
+        self.modalities: tuple[str, ...] = translator.modalities if translator is not None else ()
+        # COMBOS[c, i] = index (into self.modalities) of the source of modality i in combination c.
+        combos = list(product(range(len(self.modalities)), repeat=len(self.modalities)))
+        self.register_buffer("combos", torch.tensor(combos, dtype=torch.long).reshape(len(combos), -1), persistent=False)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.recognizer.multi_label
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.recognizer.loss(logits, labels)
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.recognizer.probabilities(logits)
+
+    def can_imagine(self) -> bool:
+        return self.translator is not None
+
+    # -- Algorithm 1 --------------------------------------------------------------------------
+
+    def candidates(self, batch: Batch) -> dict[str, Candidates]:
+        """Real and translated candidates for every modality (each source encoded once)."""
+        names = self.modalities
+        size = len(batch)
+        encodings = {s: self.translator.encode(s, batch.features[s]) for s in names if s in batch.features}
+        out = {}
+        for m in names:
+            feats, masks, avail = [], [], []
+            for s in names:
+                if s not in batch.features:
+                    feats.append(None)
+                    masks.append(torch.zeros(size, 1, dtype=torch.bool, device=batch.labels.device))
+                    avail.append(torch.zeros(size, dtype=torch.bool, device=batch.labels.device))
+                    continue
+                x = batch.features[m] if s == m else self.translator.decode(m, encodings[s].z)  # (B, T_s, D_m)
+                feats.append(x)
+                masks.append(batch.mask[s])
+                avail.append(batch.present[s])
+            steps = max(mk.shape[1] for mk in masks)
+            dim = next(f.shape[-1] for f in feats if f is not None)
+            padded = []
+            for f, mk in zip(feats, masks):
+                if f is None:
+                    f = torch.zeros(size, 1, dim, device=mk.device)
+                padded.append(nn.functional.pad(f, (0, 0, 0, steps - f.shape[1])))
+            out[m] = Candidates(
+                features=torch.stack(padded),  # (S, B, T, D_m)
+                mask=torch.stack([nn.functional.pad(mk, (0, steps - mk.shape[1])) for mk in masks]),  # (S, B, T)
+                available=torch.stack(avail),  # (S, B)
+            )
+        return out
+
+    def combine(self, batch: Batch, candidates: dict[str, Candidates], rows: torch.Tensor, combos: torch.Tensor) -> Batch:
+        """The batch of combinations: row r is sample ``rows[r]`` with combination ``combos[r]``."""
+        features, mask, present, imagined = {}, {}, {}, {}
+        for i, m in enumerate(self.modalities):
+            source = self.combos[combos, i]  # (R,)
+            c = candidates[m]
+            features[m] = c.features[source, rows]  # (R, T, D_m)
+            mask[m] = c.mask[source, rows]
+            present[m] = c.available[source, rows]
+            imagined[m] = source != i
+        keep = rows.tolist()
+        return Batch(
+            features=features, mask=mask, present=present, labels=batch.labels[rows],
+            ids=[batch.ids[r] for r in keep], sources=[batch.sources[r] for r in keep], imagined=imagined,
+        )
+
+    def valid_combinations(self, candidates: dict[str, Candidates]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C) bool: combination c is possible for sample b; and (B, C) bool: it keeps every
+        observed modality real (the combinations inference uses)."""
+        valid = observed = None
+        for i, m in enumerate(self.modalities):
+            avail = candidates[m].available  # (S, B)
+            source = self.combos[:, i]  # (C,)
+            ok = avail[source].T  # (B, C): the chosen source exists
+            real_kept = ~avail[i][:, None] | (source == i)[None, :]  # (B, C): if m observed, it is used
+            valid = ok if valid is None else valid & ok
+            observed = real_kept if observed is None else observed & real_kept
+        return valid, valid & observed
+
+    def augment(self, batch: Batch, mode: str = "sampled", k: int = 1, include_observed: bool = True,
+                generator: torch.Generator | None = None) -> tuple[Batch, torch.Tensor]:
+        """Algorithm 1: the batch of real + imagined combinations the recogniser trains on.
+
+        Args:
+            mode: ``"all"`` (every possible combination) or ``"sampled"`` (k per sample).
+            k: combinations per sample in ``"sampled"`` mode (fewer if a sample has fewer).
+            include_observed: in ``"sampled"`` mode, one of the k keeps the observed modalities real.
+            generator: the local RNG for sampling (seeded by the training loop).
+
+        Returns:
+            the batch of combinations (R rows) and the (R,) combination index of each row
+            (:meth:`combination_names` names them).
+        """
+        candidates = self.candidates(batch)
+        valid, observed = self.valid_combinations(candidates)  # (B, C)
+        if mode == "all":
+            rows, combos = valid.nonzero(as_tuple=True)
+        elif mode == "sampled":
+            score = torch.rand(valid.shape, generator=generator).to(valid.device)
+            chosen = torch.zeros_like(valid)
+            if include_observed:
+                first = score.masked_fill(~observed, -1.0).argmax(1)  # (B,)
+                chosen[torch.arange(len(batch), device=valid.device), first] = True
+            rest = score.masked_fill(~valid | chosen, -1.0)
+            extra = rest.topk(max(0, k - int(include_observed)), dim=1)
+            for j in range(extra.indices.shape[1]):
+                take = extra.values[:, j] >= 0
+                chosen[take, extra.indices[take, j]] = True
+            rows, combos = chosen.nonzero(as_tuple=True)
+        else:
+            raise ValueError(f"unknown combination mode {mode!r}; expected 'all' or 'sampled'")
+        return self.combine(batch, candidates, rows, combos), combos
+
+    def combination_names(self, combos: torch.Tensor) -> list[str]:
+        """``"vvt"``-style names (source initial per modality) of combination indices (R,)."""
+        initials = [m[0] for m in self.modalities]
+        return ["".join(initials[i] for i in self.combos[c].tolist()) for c in combos.tolist()]
+
+    # -- inference ------------------------------------------------------------------------------
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """Logits (B, K). With translators, each missing modality is imagined from every observed
+        one and the logits are averaged over those combinations; without, missing modalities are
+        left out (the recogniser renormalises its fusion weights)."""
+        if self.translator is None:
+            return self.recognizer(batch)
+        candidates = self.candidates(batch)
+        _, observed = self.valid_combinations(candidates)
+        rows, combos = observed.nonzero(as_tuple=True)
+        if len(rows) == 0:
+            return self.recognizer(batch)
+        logits = self.recognizer(self.combine(batch, candidates, rows, combos))  # (R, K)
+        total = torch.zeros(len(batch), logits.shape[1], device=logits.device, dtype=logits.dtype)
+        count = torch.zeros(len(batch), 1, device=logits.device, dtype=logits.dtype)
+        total.index_add_(0, rows, logits)
+        count.index_add_(0, rows, torch.ones_like(logits[:, :1]))
+        return total / count.clamp(min=1.0)
+
+    def imagined_modalities(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """modality -> (B,) bool: what :meth:`forward` imagines for each sample."""
+        if self.translator is None:
+            return {}
+        return {m: ~batch.present[m] for m in self.modalities if m in batch.present}
+
+
+def build_system(config, input_dims: dict[str, int], num_classes: int, multi_label: bool) -> XmerSystem:
+    """The model a :class:`~xmer.config.Config` describes: the recogniser, plus translators and
+    discriminators when ``translator.enabled``."""
+    from xmer.models import build_model
+
+    recognizer = build_model(config.model, input_dims, num_classes, multi_label)
+    if not config.translator.enabled:
+        return XmerSystem(recognizer)
+    translator = CrossModalTranslator(input_dims, config.translator)
+    discriminators = Discriminators(input_dims, num_classes, config.model, config.translator)
+    return XmerSystem(recognizer, translator, discriminators)

@@ -1,0 +1,138 @@
+"""The translators' and discriminators' objectives on one batch (paper eq. 9-14).
+
+For every modality i a sample has and every other modality j:
+
+- VAE (eq. 9): reconstruction of x_i through Enc_i/Dec_i, KL, and Dis_i's verdict on the
+  reconstruction;
+- GAN (eq. 10): only with step-aligned data (``translator.aligned``): the translation into j against
+  the sample's real j, step by step; skipped otherwise, as the paper says;
+- cycle (eq. 12, as fixed in DESIGN.md 2.2): i -> j -> i reconstruction plus the KL of the
+  intermediate encoding; the intermediate step's adversarial term is Dis_j's verdict on T_{i->j};
+- SeqDis (eq. 11, 14): SeqDis_j classifies real j sequences by emotion and translations into j as
+  class K+1 (the discriminators' side); the translators want their translations recognised as the
+  source sample's emotion (DESIGN.md 2.4).
+
+Speed: each discriminator runs ONCE per modality per step, over the real sequences and every
+generated one together, and that one call serves both sides: the translators' loss is
+back-propagated into the translators only and the discriminators' loss into the discriminators only
+(``backward(inputs=...)``). A plain implementation calls SeqDis once per direction and again on
+detached copies; on CPU that was most of the translators' cost (benchmarks/translators.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from xmer.config import LossWeights
+from xmer.data.contract import Batch
+from xmer.losses import (
+    discriminator_step_loss,
+    generator_step_loss,
+    kl_loss,
+    reconstruction_loss,
+    seqdis_discriminator_loss,
+    seqdis_translator_loss,
+)
+from xmer.models.system import XmerSystem
+
+
+@dataclass
+class _Judged:
+    """What the discriminators of one modality m judge: generated steps and sequences into m."""
+
+    step_fakes: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # ((N, T, D_m), (N, T))
+    seq_fakes: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=list)  # + source labels
+
+
+def _pad_cat(tensors: list[torch.Tensor], value: float | bool = 0) -> torch.Tensor:
+    """Concatenate (N_i, T_i, ...) tensors along N, padding T to the longest."""
+    steps = max(t.shape[1] for t in tensors)
+    pad = lambda t: F.pad(t, (0, 0, 0, steps - t.shape[1]) if t.dim() == 3 else (0, steps - t.shape[1]), value=value)  # noqa: E731
+    return torch.cat([pad(t) for t in tensors])
+
+
+def translation_objectives(system: XmerSystem, batch: Batch, weights: LossWeights, aligned: bool = False
+                           ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """Both sides of eq. 13 on ``batch``.
+
+    Returns:
+        translator_total: the translators' loss (minimised by the translators).
+        discriminator_total: the discriminators' loss (minimised by the discriminators, i.e. their
+            max side of eq. 13).
+        parts: every named term, as floats, for the run's history.
+    """
+    translator, discs = system.translator, system.discriminators
+    names = system.modalities
+    zero = batch.features[names[0]].new_zeros(())
+    parts = {k: zero for k in ("reconstruction", "kl", "gan", "cycle")}
+    judged = {m: _Judged() for m in names}
+    for i in names:
+        rows = batch.present[i]
+        if not rows.any():
+            continue
+        x, mask, labels = batch.features[i][rows], batch.mask[i][rows], batch.labels[rows]  # (N, T_i, D_i)
+        encoding = translator.encode(i, x)
+        recon = translator.decode(i, encoding.z)  # eq. 9
+        parts["reconstruction"] = parts["reconstruction"] + reconstruction_loss(recon, x, mask)
+        parts["kl"] = parts["kl"] + kl_loss(encoding.mean, encoding.logvar, mask)
+        judged[i].step_fakes.append((recon, mask))
+        for j in names:
+            if j == i:
+                continue
+            fake = translator.decode(j, encoding.z)  # (N, T_i, D_j): T_{i->j}(x_i)
+            judged[j].step_fakes.append((fake, mask))
+            judged[j].seq_fakes.append((fake, mask, labels))
+            if aligned and weights.gan and batch.mask[j].shape[1] >= mask.shape[1]:
+                # eq. 10: paired ground truth, where the sample has j at the same steps.
+                paired = batch.present[j][rows]
+                both = mask & batch.mask[j][rows][:, : mask.shape[1]]
+                if paired.any():
+                    target = batch.features[j][rows][:, : mask.shape[1]]
+                    parts["gan"] = parts["gan"] + reconstruction_loss(fake[paired], target[paired], both[paired])
+            back_encoding = translator.encode(j, fake)  # eq. 12: i -> j -> i
+            back = translator.decode(i, back_encoding.z)
+            parts["cycle"] = parts["cycle"] + reconstruction_loss(back, x, mask) + weights.kl * kl_loss(
+                back_encoding.mean, back_encoding.logvar, mask
+            )
+
+    adversarial = seqdis = d_step = d_seq = zero
+    for m in names:
+        rows = batch.present[m]
+        if not judged[m].step_fakes:
+            continue
+        real, real_mask, real_labels = batch.features[m][rows], batch.mask[m][rows], batch.labels[rows]
+        n_real = len(real)
+        # Dis_m: one call over real and generated steps.
+        fakes = _pad_cat([f for f, _ in judged[m].step_fakes])
+        fake_masks = _pad_cat([mk for _, mk in judged[m].step_fakes], value=False)
+        logits = discs.step[m](_pad_cat([real, fakes]) if n_real else fakes)  # (N_real + N_fake, T)
+        adversarial = adversarial + generator_step_loss(logits[n_real:], fake_masks)
+        if n_real:
+            d_step = d_step + discriminator_step_loss(logits[:n_real, : real.shape[1]], real_mask, logits[n_real:], fake_masks)
+        # SeqDis_m: one call over real sequences and translations into m.
+        if weights.seqdis and judged[m].seq_fakes:
+            seq_fakes = _pad_cat([f for f, _, _ in judged[m].seq_fakes])
+            seq_masks = _pad_cat([mk for _, mk, _ in judged[m].seq_fakes], value=False)
+            fake_labels = torch.cat([lb for _, _, lb in judged[m].seq_fakes])
+            both = _pad_cat([real, seq_fakes]) if n_real else seq_fakes
+            both_mask = _pad_cat([real_mask, seq_masks], value=False) if n_real else seq_masks
+            logits = discs.sequence[m](both, both_mask)  # (N_real + N_fake, K + 1)
+            seqdis = seqdis + seqdis_translator_loss(logits[n_real:], fake_labels, system.multi_label)
+            d_seq = d_seq + seqdis_discriminator_loss(logits[:n_real], real_labels, logits[n_real:], system.multi_label)
+
+    translator_total = (
+        weights.reconstruction * parts["reconstruction"]
+        + weights.kl * parts["kl"]
+        + weights.adversarial * adversarial
+        + weights.gan * parts["gan"]
+        + weights.cycle * parts["cycle"]
+        + weights.seqdis * seqdis
+    )
+    discriminator_total = weights.adversarial * d_step + weights.seqdis * d_seq
+    parts = {**parts, "adversarial": adversarial, "seqdis": seqdis}
+    named = {f"translator_{k}": float(v.detach()) for k, v in parts.items()}
+    named |= {"discriminator_step": float(d_step.detach()), "discriminator_seqdis": float(d_seq.detach())}
+    return translator_total, discriminator_total, named
