@@ -195,3 +195,18 @@ def test_the_recognizer_object_imagines_what_is_missing(tmp_path, cache):
     assert sum(out.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
     full = rec.predict({m: rng.normal(size=(5, d)).astype(np.float32) for m, d in rec.input_dims.items()})
     assert full.imagined == [] and full.observed == list(MODALITIES)
+
+
+def test_subsample_steps_keeps_real_evenly_spaced_steps():
+    from xmer.training.objectives import subsample_steps
+
+    batch = make_batch([("visual", "audio", "text")] * 3, seed=1)
+    lengths = batch.mask["visual"].sum(1)
+    small = subsample_steps(batch, 4, torch.Generator().manual_seed(0))
+    assert small.features["visual"].shape[1] == 4 and small.mask["visual"].shape == (3, 4)
+    for b in range(3):
+        rows = batch.features["visual"][b, : lengths[b]]
+        kept = small.features["visual"][b][small.mask["visual"][b]]
+        assert len(kept) == min(4, int(lengths[b]))
+        assert all(any(torch.equal(k, r) for r in rows) for k in kept)  # only real steps
+    assert subsample_steps(batch, 0) is batch

@@ -78,6 +78,8 @@ class TranslatorConfig:
     seqdis_layers: int = doc(1, "transformer layers of each sequence discriminator SeqDis_m (paper: 1, width 128, ff 128, 4 heads)")
     seqdis_max_steps: int = doc(16, "SeqDis_m average-pools longer sequences in time to this many steps before attention")
     aligned: bool = doc(False, "data are step-aligned across modalities: enables the paired GAN loss of eq. 10")
+    seqdis_one_source: bool = doc(True, "SeqDis_j judges, per sample, the translation from one randomly chosen source (not all), an unbiased and cheaper estimate")
+    loss_steps: int = doc(8, "translator updates see at most this many evenly spaced steps of each sequence, random phase (0: all)")
 
 
 @dataclass(frozen=True)

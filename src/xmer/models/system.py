@@ -14,7 +14,6 @@ visual, audio imagined from visual, real text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import product
 
 import torch
@@ -23,18 +22,6 @@ from torch import nn
 from xmer.data.contract import Batch
 from xmer.models.discriminators import Discriminators
 from xmer.models.translators import CrossModalTranslator
-
-
-@dataclass
-class Candidates:
-    """The candidates for one target modality m, indexed by source modality s (s == m: the real one).
-
-    features: (S, B, T, D_m); mask: (S, B, T) bool; available: (S, B) bool (the sample has source s).
-    """
-
-    features: torch.Tensor
-    mask: torch.Tensor
-    available: torch.Tensor
 
 
 class XmerSystem(nn.Module):
@@ -74,66 +61,70 @@ class XmerSystem(nn.Module):
 
     # -- Algorithm 1 --------------------------------------------------------------------------
 
-    def candidates(self, batch: Batch) -> dict[str, Candidates]:
-        """Real and translated candidates for every modality (each source encoded once)."""
-        names = self.modalities
-        size = len(batch)
-        encodings = {s: self.translator.encode(s, batch.features[s]) for s in names if s in batch.features}
-        out = {}
-        for m in names:
-            feats, masks, avail = [], [], []
-            for s in names:
-                if s not in batch.features:
-                    feats.append(None)
-                    masks.append(torch.zeros(size, 1, dtype=torch.bool, device=batch.labels.device))
-                    avail.append(torch.zeros(size, dtype=torch.bool, device=batch.labels.device))
-                    continue
-                x = batch.features[m] if s == m else self.translator.decode(m, encodings[s].z)  # (B, T_s, D_m)
-                feats.append(x)
-                masks.append(batch.mask[s])
-                avail.append(batch.present[s])
-            steps = max(mk.shape[1] for mk in masks)
-            dim = next(f.shape[-1] for f in feats if f is not None)
-            padded = []
-            for f, mk in zip(feats, masks):
-                if f is None:
-                    f = torch.zeros(size, 1, dim, device=mk.device)
-                padded.append(nn.functional.pad(f, (0, 0, 0, steps - f.shape[1])))
-            out[m] = Candidates(
-                features=torch.stack(padded),  # (S, B, T, D_m)
-                mask=torch.stack([nn.functional.pad(mk, (0, steps - mk.shape[1])) for mk in masks]),  # (S, B, T)
-                available=torch.stack(avail),  # (S, B)
-            )
-        return out
+    def valid_combinations(self, present: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Which combinations each sample allows, from its ``present`` masks alone.
 
-    def combine(self, batch: Batch, candidates: dict[str, Candidates], rows: torch.Tensor, combos: torch.Tensor) -> Batch:
-        """The batch of combinations: row r is sample ``rows[r]`` with combination ``combos[r]``."""
-        features, mask, present, imagined = {}, {}, {}, {}
+        Returns:
+            valid: (B, C) bool, every chosen source exists for sample b;
+            observed: (B, C) bool, valid and every observed modality kept real (what inference uses).
+        """
+        valid = observed = None
         for i, m in enumerate(self.modalities):
-            source = self.combos[combos, i]  # (R,)
-            c = candidates[m]
-            features[m] = c.features[source, rows]  # (R, T, D_m)
-            mask[m] = c.mask[source, rows]
-            present[m] = c.available[source, rows]
-            imagined[m] = source != i
+            avail = torch.stack([present[s] for s in self.modalities])  # (S, B)
+            source = self.combos[:, i]  # (C,)
+            ok = avail[source].T  # (B, C)
+            real_kept = ~present[m][:, None] | (source == i)[None, :]  # (B, C)
+            valid = ok if valid is None else valid & ok
+            observed = real_kept if observed is None else observed & real_kept
+        return valid, valid & observed
+
+    def combine(self, batch: Batch, rows: torch.Tensor, combos: torch.Tensor) -> Batch:
+        """The batch of combinations: row r is sample ``rows[r]`` with combination ``combos[r]``.
+
+        Only the translations the chosen combinations use are computed, each source encoded once
+        over the rows that need it (translation keeps the source's length, so modality m's padded
+        length is the longest of its chosen sources).
+        """
+        names = self.modalities
+        sources = {m: self.combos[combos, i] for i, m in enumerate(names)}  # m -> (R,) source index
+        encoded = {}
+        for s_index, s in enumerate(names):
+            need = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+            for i, m in enumerate(names):
+                if i != s_index:
+                    need |= sources[m] == s_index
+            if need.any():
+                picked = need.nonzero().squeeze(1)  # positions in R
+                encoded[s] = (picked, self.translator.encode(s, batch.features[s][rows[picked]]).z)
+        features, mask, present, imagined = {}, {}, {}, {}
+        for i, m in enumerate(names):
+            parts = []  # (positions in R, features, mask)
+            for s_index, s in enumerate(names):
+                positions = (sources[m] == s_index).nonzero().squeeze(1)
+                if not len(positions):
+                    continue
+                if s_index == i:
+                    x = batch.features[m][rows[positions]]
+                else:
+                    picked, z = encoded[s]
+                    lookup = torch.full((len(rows),), -1, dtype=torch.long, device=rows.device)
+                    lookup[picked] = torch.arange(len(picked), device=rows.device)
+                    x = self.translator.decode(m, z[lookup[positions]])  # (N, T_s, D_m)
+                parts.append((positions, x, batch.mask[s][rows[positions]]))
+            steps = max(x.shape[1] for _, x, _ in parts)
+            out = batch.features[m].new_zeros(len(rows), steps, batch.features[m].shape[-1])
+            out_mask = torch.zeros(len(rows), steps, dtype=torch.bool, device=rows.device)
+            for positions, x, mk in parts:
+                out = out.index_copy(0, positions, nn.functional.pad(x, (0, 0, 0, steps - x.shape[1])))
+                out_mask[positions] = nn.functional.pad(mk, (0, steps - mk.shape[1]))
+            features[m], mask[m] = out, out_mask
+            present[m] = torch.ones(len(rows), dtype=torch.bool, device=rows.device)
+            imagined[m] = sources[m] != i
         keep = rows.tolist()
         return Batch(
             features=features, mask=mask, present=present, labels=batch.labels[rows],
             ids=[batch.ids[r] for r in keep], sources=[batch.sources[r] for r in keep], imagined=imagined,
         )
-
-    def valid_combinations(self, candidates: dict[str, Candidates]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, C) bool: combination c is possible for sample b; and (B, C) bool: it keeps every
-        observed modality real (the combinations inference uses)."""
-        valid = observed = None
-        for i, m in enumerate(self.modalities):
-            avail = candidates[m].available  # (S, B)
-            source = self.combos[:, i]  # (C,)
-            ok = avail[source].T  # (B, C): the chosen source exists
-            real_kept = ~avail[i][:, None] | (source == i)[None, :]  # (B, C): if m observed, it is used
-            valid = ok if valid is None else valid & ok
-            observed = real_kept if observed is None else observed & real_kept
-        return valid, valid & observed
 
     def augment(self, batch: Batch, mode: str = "sampled", k: int = 1, include_observed: bool = True,
                 generator: torch.Generator | None = None) -> tuple[Batch, torch.Tensor]:
@@ -149,8 +140,7 @@ class XmerSystem(nn.Module):
             the batch of combinations (R rows) and the (R,) combination index of each row
             (:meth:`combination_names` names them).
         """
-        candidates = self.candidates(batch)
-        valid, observed = self.valid_combinations(candidates)  # (B, C)
+        valid, observed = self.valid_combinations(batch.present)  # (B, C)
         if mode == "all":
             rows, combos = valid.nonzero(as_tuple=True)
         elif mode == "sampled":
@@ -167,7 +157,7 @@ class XmerSystem(nn.Module):
             rows, combos = chosen.nonzero(as_tuple=True)
         else:
             raise ValueError(f"unknown combination mode {mode!r}; expected 'all' or 'sampled'")
-        return self.combine(batch, candidates, rows, combos), combos
+        return self.combine(batch, rows, combos), combos
 
     def combination_names(self, combos: torch.Tensor) -> list[str]:
         """``"vvt"``-style names (source initial per modality) of combination indices (R,)."""
@@ -182,12 +172,11 @@ class XmerSystem(nn.Module):
         left out (the recogniser renormalises its fusion weights)."""
         if self.translator is None:
             return self.recognizer(batch)
-        candidates = self.candidates(batch)
-        _, observed = self.valid_combinations(candidates)
+        _, observed = self.valid_combinations(batch.present)
         rows, combos = observed.nonzero(as_tuple=True)
         if len(rows) == 0:
             return self.recognizer(batch)
-        logits = self.recognizer(self.combine(batch, candidates, rows, combos))  # (R, K)
+        logits = self.recognizer(self.combine(batch, rows, combos))  # (R, K)
         total = torch.zeros(len(batch), logits.shape[1], device=logits.device, dtype=logits.dtype)
         count = torch.zeros(len(batch), 1, device=logits.device, dtype=logits.dtype)
         total.index_add_(0, rows, logits)

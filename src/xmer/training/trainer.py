@@ -26,7 +26,7 @@ from xmer.evaluation.evaluate import predict_records
 from xmer.evaluation.metrics import compute_metrics
 from xmer.evaluation.report import plot_curves
 from xmer.models.system import build_system
-from xmer.training.objectives import translation_objectives
+from xmer.training.objectives import subsample_steps, translation_objectives
 from xmer.training.checkpoint import environment, load_checkpoint, save_checkpoint, write_json
 
 CHECKPOINTS = "checkpoints"
@@ -259,7 +259,13 @@ class Trainer:
         """One update of the translators with their own losses and one of the discriminators, from
         the same forward pass (each side's loss reaches only its own parameters)."""
         method, cfg = self.config.method, self.config.translator
-        g_total, d_total, parts = translation_objectives(self.model, batch, method.losses, aligned=cfg.aligned)
+        if not cfg.aligned:  # aligned data keep every step, so paired steps stay paired
+            sampler = torch.Generator().manual_seed(self.config.train.seed * 1_000_033 + self.state.translator_steps)
+            batch = subsample_steps(batch, cfg.loss_steps, sampler)
+        g_total, d_total, parts = translation_objectives(
+            self.model, batch, method.losses, aligned=cfg.aligned, one_source=cfg.seqdis_one_source,
+            generator=torch.Generator().manual_seed(self.config.train.seed * 1_000_037 + self.state.translator_steps),
+        )
         translator_params = [p for p in self.model.translator.parameters() if p.requires_grad]
         self.translator_optimizer.zero_grad(set_to_none=True)
         self.discriminator_optimizer.zero_grad(set_to_none=True)
