@@ -177,3 +177,16 @@ def test_toy_modalities_share_a_latent(tmp_path):
     err = ((x[test] @ w - a[test]) ** 2).mean()
     baseline = ((a[train].mean(0) - a[test]) ** 2).mean()
     assert err < 0.7 * baseline
+
+
+def test_data_usage_subsamples_the_trimodal_part_reproducibly_and_nested(tmp_path):
+    ds = PreparedDataset.open(write_toy(SMALL_TOY, tmp_path / "u"))
+    full = ds.split("train")
+    seventy, eighty = ds.split("train", usage=0.7), ds.split("train", usage=0.8)
+    tri = lambda rs: [r["id"] for r in rs if len(r["modalities"]) == 3]  # noqa: E731
+    assert len(tri(seventy)) == 14 and len(tri(eighty)) == 16 and len(tri(full)) == 20
+    assert set(tri(seventy)) <= set(tri(eighty))
+    assert [r for r in seventy if len(r["modalities"]) < 3] == [r for r in full if len(r["modalities"]) < 3]
+    assert ds.split("train", usage=0.7) == seventy
+    with pytest.raises(DataError, match="usage"):
+        ds.split("train", usage=0)

@@ -47,6 +47,7 @@ class DataConfig:
     toy: ToyConfig = doc(ToyConfig(), "settings of the synthetic toy set (used when dataset is 'toy')")
     batch_size: int = doc(64, "samples per batch")
     train_subsets: str = doc("all", "which training samples to use: 'all', or 'trimodal' for those with all three modalities")
+    usage: float = doc(1.0, "fraction of the trimodal (primary) training samples kept, drawn once with a fixed seed (paper Tables 5-6)")
     max_steps: int = doc(0, "crop sequences longer than this many steps when loading (0: keep all)")
 
 

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("xmer.cli.evaluate", "evaluate a run folder's best checkpoint on a split"),
     "predict": ("xmer.cli.predict", "predict emotions for one input (features file or media files)"),
     "prepare": ("xmer.cli.prepare", "turn a dataset release (FER2013, RAVDESS, IEMOCAP, .csd, ...) into a prepared dataset"),
+    "experiment": ("xmer.cli.experiment", "run one of the paper's experiments over seeds and write its report"),
     "extract": ("xmer.cli.extract", "extract features for a prepared dataset from its raw media (resumable, shardable)"),
 }
 """Command name -> (module, one-line help). The parser, ``--help`` and the CLI tests all read this."""

@@ -116,11 +116,26 @@ class PreparedDataset:
         """Modality -> feature size, for the modalities that have extracted features."""
         return {m: self.store.dim(m) for m in self.store.modalities}
 
-    def split(self, name: str, subsets: str = "all") -> list[dict]:
-        """Records of one split. ``subsets='trimodal'`` keeps only samples with all three modalities."""
+    def split(self, name: str, subsets: str = "all", usage: float = 1.0) -> list[dict]:
+        """Records of one split.
+
+        Args:
+            subsets: ``'trimodal'`` keeps only samples with all three modalities (the primary part);
+                ``'all'`` keeps the auxiliary unimodal and bimodal samples too.
+            usage: fraction of the trimodal samples kept (paper Tables 5-6), drawn with a fixed
+                seed, so every run and every condition sees the same subset; nested (the 70%
+                subset is inside the 80% one).
+        """
         if name not in SPLITS:
             raise DataError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        if not 0.0 < usage <= 1.0:
+            raise DataError(f"data usage {usage} must be in (0, 1]")
         records = [r for r in self.records if r["split"] == name]
+        if usage < 1.0:
+            primary = [i for i, r in enumerate(records) if set(r["modalities"]) >= set(MODALITIES)]
+            order = np.random.default_rng(0).permutation(len(primary))
+            dropped = {primary[j] for j in order[round(usage * len(primary)):]}
+            records = [r for i, r in enumerate(records) if i not in dropped]
         if subsets == "trimodal":
             records = [r for r in records if set(r["modalities"]) >= set(MODALITIES)]
         elif subsets != "all":

@@ -79,16 +79,20 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
     if not records:
         raise DataError(f"{data.root}: split {split!r} is empty")
     labels = list(data.labels)
-    run = lambda keep=None: compute_metrics(  # noqa: E731
-        *predict_records(recognizer.model, data, records, config.data.batch_size, recognizer.input_dims,
-                         recognizer.device, keep=keep, max_steps=config.data.max_steps),
-        labels, data.multi_label,
-    )
+    def run(keep=None, model=recognizer.model):
+        y_true, scores = predict_records(model, data, records, config.data.batch_size, recognizer.input_dims,
+                                         recognizer.device, keep=keep, max_steps=config.data.max_steps)
+        return compute_metrics(y_true, scores, labels, data.multi_label)
+
     metrics = run()
     metrics["split"] = split
     metrics["dataset"] = str(data.root)
     if subsets:
-        metrics["subsets"] = {subset_name(s): run(s) for s in SUBSETS if set(s) <= set(recognizer.input_dims)}
+        usable = [s for s in SUBSETS if set(s) <= set(recognizer.input_dims)]
+        metrics["subsets"] = {subset_name(s): run(s) for s in usable}
+        if recognizer.model.can_imagine():
+            # The same recogniser with the missing modalities left out instead of imagined.
+            metrics["subsets_left_out"] = {subset_name(s): run(s, recognizer.model.recognizer) for s in usable}
     suffix = "" if split == "test" else f"_{split}"
     atomic_write_json(run_dir / f"metrics{suffix}.json", metrics)
     if not data.multi_label or len(labels) <= 12:
@@ -100,8 +104,13 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
     lines += [f"Model `{config.model.name}`, dataset `{data.info.name}`, split `{split}` ({metrics['n']} samples).", ""]
     lines += [format_table(metrics, title=f"Per-class results on {split}"), ""]
     if subsets:
-        lines += ["## Modality subsets at test time (other modalities withheld)", "",
+        imagine = recognizer.model.can_imagine()
+        lines += ["## Modality subsets at test time (other modalities withheld"
+                  + (", then imagined by the translators)" if imagine else ")"), "",
                   format_comparison(metrics["subsets"]), ""]
+        if imagine:
+            lines += ["The same model with the withheld modalities left out (not imagined):", "",
+                      format_comparison(metrics["subsets_left_out"]), ""]
     lines += [f"![confusion matrix](confusion{suffix}.png)  ![training curves](curves.png)", ""]
     lines += [definitions_footer(metrics), ""]
     atomic_write_text(run_dir / f"report{suffix}.md", "\n".join(lines))

@@ -71,7 +71,7 @@ class Trainer:
         self.device = resolve_device(config.train.device)
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
-        self.train_records = self.dataset.split("train", config.data.train_subsets)
+        self.train_records = self.dataset.split("train", config.data.train_subsets, config.data.usage)
         self.valid_records = self.dataset.split("valid")
         if not self.train_records:
             raise DataError(f"{self.dataset.root}: no training samples (split 'train', subsets {config.data.train_subsets!r})")

@@ -1,0 +1,25 @@
+"""``xmer experiment NAME --data toy|DIR [--seeds 1 2 3] [--quick] --out DIR``"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from xmer.experiments import EXPERIMENTS
+
+    parser.add_argument("name", choices=list(EXPERIMENTS), help="; ".join(f"{k}: {v.description}" for k, v in EXPERIMENTS.items()))
+    parser.add_argument("--data", required=True, help="'toy' (the synthetic set) or a prepared dataset folder")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--quick", action="store_true", help="2 epochs on a tiny model and set: checks that it runs")
+    parser.add_argument("--out", required=True, help="folder for the runs and report.md (an interrupted experiment resumes)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value for every condition (repeatable)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from xmer.experiments import run as run_experiment
+
+    run_experiment(args.name, args.data, args.out, seeds=tuple(args.seeds), quick=args.quick, overrides=args.overrides)
+    print(f"report: {args.out}/report.md")
+    return 0

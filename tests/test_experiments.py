@@ -1,0 +1,29 @@
+"""Every experiment runs end to end in its --quick form on the toy set and writes its report."""
+
+import json
+
+import pytest
+
+from xmer.cli import main
+from xmer.experiments import EXPERIMENTS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_quick_experiment_writes_its_report(name, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XMER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / name
+    assert main(["experiment", name, "--data", "toy", "--quick", "--seeds", "1", "2", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    results = json.loads((out / "results.json").read_text())
+    for condition, _ in EXPERIMENTS[name].conditions:
+        assert condition in report and condition in results["conditions"]
+        assert "±" in report
+    assert "Quick mode" in report and "Tong" in report
+    if EXPERIMENTS[name].subsets:
+        assert "left out" in report and "visual+audio" in report
+
+
+def test_unknown_experiment_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["experiment", "nope", "--data", "toy", "--out", str(tmp_path)])
