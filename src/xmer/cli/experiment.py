@@ -8,7 +8,8 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from xmer.experiments import EXPERIMENTS
 
-    parser.add_argument("name", choices=list(EXPERIMENTS), help="; ".join(f"{k}: {v.description}" for k, v in EXPERIMENTS.items()))
+    summary = "; ".join(f"{k}: {v.description}" for k, v in EXPERIMENTS.items())
+    parser.add_argument("name", choices=list(EXPERIMENTS), help=summary.replace("%", "%%"))  # argparse formats %
     parser.add_argument("--data", required=True, help="'toy' (the synthetic set) or a prepared dataset folder")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--quick", action="store_true", help="2 epochs on a tiny model and set: checks that it runs")
