@@ -44,6 +44,7 @@ class ToyConfig:
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = doc("toy", "prepared dataset folder, or 'toy' for the embedded synthetic set")
+    sources: tuple = doc((), "several prepared datasets in one run: a list of {dataset, role: primary|auxiliary, weight}; replaces 'dataset' (see xmer.data.mixing)")
     toy: ToyConfig = doc(ToyConfig(), "settings of the synthetic toy set (used when dataset is 'toy')")
     batch_size: int = doc(64, "samples per batch")
     train_subsets: str = doc("all", "which training samples to use: 'all', or 'trimodal' for those with all three modalities")
@@ -214,7 +215,7 @@ def _coerce(kind: Any, value: Any, key: str) -> Any:
     elif kind is dict or origin is dict:
         if isinstance(value, dict):
             return dict(value)
-    elif kind is list or origin in (list, tuple):
+    elif kind in (list, tuple) or origin in (list, tuple):
         if isinstance(value, (list, tuple)):
             return tuple(value)
     else:

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+# Before torch loads: OpenMP threads that sleep instead of spin while waiting. With the default
+# (spinning) policy, training on a 2-core machine that anything else also uses ran 4-20x slower
+# (benchmarks/recognizer.py); set OMP_WAIT_POLICY=ACTIVE to get the spinning policy back.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from xmer.errors import XmerError
 

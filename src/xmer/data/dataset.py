@@ -162,6 +162,11 @@ class PreparedDataset:
 
     def sample(self, record: dict, max_steps: int = 0) -> Sample:
         """Read one sample's features (only the modalities it has and the store holds)."""
+        features = self.read_features(record, max_steps)
+        return Sample(id=record["id"], source=record["source"], features=features, label=self.encode_label(record))
+
+    def read_features(self, record: dict, max_steps: int = 0) -> dict[str, np.ndarray]:
+        """modality -> (T, D) features of one record; a DataError if it has none at all."""
         features = {}
         for m in record["modalities"]:
             if not self.store.has(record["id"], m):
@@ -173,7 +178,7 @@ class PreparedDataset:
                 f"sample {record['id']!r}: none of its modalities ({', '.join(record['modalities'])}) "
                 f"has features in {self.root / 'features'} (run `xmer extract`?)"
             )
-        return Sample(id=record["id"], source=record["source"], features=features, label=self.encode_label(record))
+        return features
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -196,7 +201,7 @@ class PreparedDataset:
         order = list(range(len(records)))
         if shuffle_seed is not None:
             generator = torch.Generator().manual_seed(shuffle_seed)
-            order = torch.randperm(len(records), generator=generator).tolist()
+            order = [order[i] for i in torch.randperm(len(order), generator=generator).tolist()]
         for start in range(0, len(order), batch_size):
             chunk = [self.sample(records[i], max_steps) for i in order[start : start + batch_size]]
             yield collate(chunk, modalities, dims, len(self.labels), self.multi_label)

@@ -150,7 +150,8 @@ def shorten(x: torch.Tensor, mask: torch.Tensor, max_steps: int) -> tuple[torch.
             makes them; other masks work too, their real steps are packed to the front).
 
     Returns:
-        ``(x', mask')``: (B, T', D) and (B, T') bool with T' <= max(max_steps, longest row).
+        ``(x', mask')``: (B, T', D) and (B, T') bool, T' <= ``max_steps``; values where ``mask'`` is
+        False are unspecified (the caller masks them).
     """
     steps = torch.arange(1, x.shape[1] + 1, device=x.device)  # (T,)
     extent = int((mask * steps).amax()) if mask.numel() else 0  # last real step + 1 over the batch

@@ -126,6 +126,9 @@ class TrimodalRecognizer(nn.Module):
             if not bool(rows.any()):
                 continue
             x, mask = batch.features[m], batch.mask[m]  # (B, T, D_m), (B, T)
+            if x.shape[-1] != encoder.project.in_features:
+                expected = encoder.project.in_features
+                raise ValueError(f"{m} features have size {x.shape[-1]}; the model expects {expected}")
             index = None if bool(rows.all()) else rows.nonzero().squeeze(1)  # (B_m,) rows that have m
             if index is not None:
                 x, mask = x[index], mask[index]
@@ -149,10 +152,14 @@ class TrimodalRecognizer(nn.Module):
         """
         if self.multi_label:
             if labels.shape != logits.shape:
-                raise ValueError(f"multi-label model: labels {tuple(labels.shape)} must match logits {tuple(logits.shape)}")
+                raise ValueError(
+                    f"multi-label model: labels {tuple(labels.shape)} must match logits {tuple(logits.shape)}"
+                )
             return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
         if labels.dim() != 1 or labels.shape[0] != logits.shape[0]:
-            raise ValueError(f"single-label model: expected labels of shape ({logits.shape[0]},), got {tuple(labels.shape)}")
+            raise ValueError(
+                f"single-label model: expected labels of shape ({logits.shape[0]},), got {tuple(labels.shape)}"
+            )
         return F.cross_entropy(logits, labels.long())
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:

@@ -53,7 +53,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def open_dataset(config: Config) -> PreparedDataset:
-    """The dataset a config names: a prepared folder, or the embedded synthetic toy set."""
+    """The dataset a config names: several prepared folders (``data.sources``), one prepared
+    folder, or the embedded synthetic toy set."""
+    if config.data.sources:
+        from xmer.data.mixing import open_sources
+
+        return open_sources(config.data.sources)
     if config.data.dataset == "toy":
         from xmer.data.toy import toy_dataset_path
 

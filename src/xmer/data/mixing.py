@@ -1,0 +1,163 @@
+"""Training on several prepared datasets at once (issue 4.3; the paper's "auxiliary datasets").
+
+A config lists sources, each a prepared dataset with a role and a sampling weight::
+
+    data:
+      sources:
+        - {dataset: data/iemocap, role: primary}
+        - {dataset: data/ravdess, role: auxiliary, weight: 0.5}
+        - {dataset: data/semeval, role: auxiliary}
+
+The one primary dataset defines the label space, the validation and test splits and the feature
+sizes; auxiliary datasets add training samples only. An auxiliary sample's labels are mapped onto
+the primary's label space (:func:`xmer.data.labels.map_sample`; the same space maps by name); what
+does not map is dropped and counted, never guessed. Its modalities must have the primary's feature
+sizes (extracted with the same extractors). ``weight`` is the expected number of times each of the
+source's training samples is drawn per epoch (0.5: a fresh random half every epoch; 2: each twice),
+drawn from a generator seeded by the epoch, so resumed runs see the same batches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from xmer.data.contract import Batch, Sample
+from xmer.data.dataset import PreparedDataset
+from xmer.errors import ConfigError, DataError
+
+ROLES = ("primary", "auxiliary")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    dataset: str
+    role: str = "auxiliary"
+    weight: float = 1.0
+
+    @classmethod
+    def parse(cls, raw: object, index: int) -> "SourceSpec":
+        where = f"data.sources[{index}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: expected a mapping {{dataset, role, weight}}, got {raw!r}")
+        unknown = sorted(set(raw) - {"dataset", "role", "weight"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key '{unknown[0]}'; valid keys: dataset, role, weight")
+        if "dataset" not in raw:
+            raise ConfigError(f"{where}: 'dataset' (a prepared dataset folder) is required")
+        spec = cls(str(raw["dataset"]), str(raw.get("role", "auxiliary")), raw.get("weight", 1.0))
+        if spec.role not in ROLES:
+            raise ConfigError(f"{where}: role {spec.role!r}; expected one of {', '.join(ROLES)}")
+        if not isinstance(spec.weight, (int, float)) or isinstance(spec.weight, bool) or spec.weight < 0:
+            raise ConfigError(f"{where}: weight must be a number >= 0, got {spec.weight!r}")
+        return spec
+
+
+class MixedDataset:
+    """Several prepared datasets behind the :class:`PreparedDataset` interface the trainer uses."""
+
+    def __init__(self, specs: Sequence[SourceSpec]):
+        primaries = [s for s in specs if s.role == "primary"]
+        if len(primaries) != 1:
+            raise ConfigError(f"data.sources needs exactly one primary dataset, got {len(primaries)}")
+        self.specs = [primaries[0]] + [s for s in specs if s.role != "primary"]
+        self.parts = [PreparedDataset.open(s.dataset) for s in self.specs]
+        self.primary = self.parts[0]
+        self.root, self.info = self.primary.root, self.primary.info
+        self.dropped: dict[str, dict[str, int]] = {}
+        self._aux_train: list[dict] = []
+        for index, (spec, part) in enumerate(zip(self.specs[1:], self.parts[1:]), start=1):
+            self._check_dims(part)
+            self._aux_train += self._mapped_train(index, part)
+
+    # -- the PreparedDataset interface --------------------------------------------------------
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.primary.labels
+
+    @property
+    def multi_label(self) -> bool:
+        return self.primary.multi_label
+
+    @property
+    def dims(self) -> dict[str, int]:
+        return self.primary.dims
+
+    def split(self, name: str, subsets: str = "all", usage: float = 1.0) -> list[dict]:
+        records = [{**r, "_part": 0} for r in self.primary.split(name, subsets, usage)]
+        if name == "train" and subsets == "all":
+            records += self._aux_train
+        return records
+
+    def sample(self, record: dict, max_steps: int = 0) -> Sample:
+        part = self.parts[record.get("_part", 0)]
+        features = part.read_features(record, max_steps)
+        return Sample(id=record["id"], source=record["source"], features=features, label=self.primary.encode_label(record))
+
+    def batches(self, records: Sequence[dict], batch_size: int, modalities=None, dims=None,
+                shuffle_seed: int | None = None, max_steps: int = 0) -> Iterator[Batch]:
+        if shuffle_seed is not None:
+            records = self._resample(records, shuffle_seed)
+        kwargs = {"modalities": modalities} if modalities is not None else {}
+        # PreparedDataset.batches only needs sample(), labels and multi_label: borrow it.
+        yield from PreparedDataset.batches(self, records, batch_size, dims=dims or self.dims,  # type: ignore[arg-type]
+                                           shuffle_seed=shuffle_seed, max_steps=max_steps, **kwargs)
+
+    # -- mixing ------------------------------------------------------------------------------
+
+    def _resample(self, records: Sequence[dict], seed: int) -> list[dict]:
+        """Each part's records drawn ``weight`` times in expectation (fresh draw per epoch seed)."""
+        rng = np.random.default_rng([seed, 7])
+        by_part: dict[int, list[dict]] = {}
+        for r in records:
+            by_part.setdefault(r.get("_part", 0), []).append(r)
+        out = []
+        for part, rs in sorted(by_part.items()):
+            weight = self.specs[part].weight
+            whole, fraction = int(math.floor(weight)), weight - math.floor(weight)
+            out += rs * whole
+            if fraction:
+                take = rng.random(len(rs)) < fraction
+                out += [r for r, t in zip(rs, take) if t]
+        return out
+
+    def _check_dims(self, part: PreparedDataset) -> None:
+        for m, dim in part.dims.items():
+            if m in self.primary.dims and self.primary.dims[m] != dim:
+                raise DataError(
+                    f"{part.root}: its {m} features are {dim}-dim ({part.store.extractor(m) or 'unknown extractor'}), "
+                    f"the primary dataset's are {self.primary.dims[m]}-dim ({self.primary.store.extractor(m) or 'unknown'}); "
+                    "extract both with the same extractor"
+                )
+
+    def _mapped_train(self, index: int, part: PreparedDataset) -> list[dict]:
+        from xmer.data.labels import map_sample
+
+        target, source = self.primary.info.label_space, part.info.label_space
+        kept, dropped = [], {}
+        usable = set(self.primary.dims)
+        for r in part.split("train"):
+            modalities = [m for m in r["modalities"] if m in usable]
+            if not modalities:
+                dropped["no modality the primary has"] = dropped.get("no modality the primary has", 0) + 1
+                continue
+            if source == target:
+                label, reason = r["label"], None
+            else:
+                label, reason = map_sample(r["label"], source, target)
+            if label is None or label == "" or label == []:
+                key = reason or "no class in the target space"
+                dropped[key] = dropped.get(key, 0) + 1
+                continue
+            kept.append({**r, "label": label, "modalities": modalities, "_part": index})
+        self.dropped[str(Path(part.root))] = dropped
+        return kept
+
+
+def open_sources(raw_sources: Sequence[object]) -> MixedDataset:
+    return MixedDataset([SourceSpec.parse(raw, i) for i, raw in enumerate(raw_sources)])

@@ -1,0 +1,91 @@
+"""Several prepared datasets in one run: roles, label mapping, feature-size checks and weights."""
+
+import json
+
+import numpy as np
+import pytest
+
+from xmer.config import load_config
+from xmer.data.dataset import DatasetInfo
+from xmer.data.mixing import open_sources
+from xmer.data.store import ChunkWriter, building, write_manifest
+from xmer.errors import ConfigError, DataError
+from xmer.training.trainer import Trainer
+
+EKMAN = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+RAVDESS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+
+
+def make(root, space, labels, records, dims):
+    rng = np.random.default_rng(0)
+    with building(root) as tmp:
+        for m, dim in dims.items():
+            with ChunkWriter(tmp / "features", m, dim) as w:
+                for r in records:
+                    if m in r["modalities"]:
+                        w.add(r["id"], rng.normal(size=(3, dim)))
+        write_manifest(tmp / "manifest.jsonl", records)
+        info = DatasetInfo(name=root.name, labels=labels, multi_label=False, label_space=space, synthetic=True)
+        (tmp / "dataset.json").write_text(json.dumps(info.to_json({})))
+    return str(root)
+
+
+def rec(i, split, label, modalities, source):
+    return {"id": f"{source}-{split}-{i}", "split": split, "source": source, "label": label, "modalities": modalities}
+
+
+@pytest.fixture
+def two_sets(tmp_path):
+    tri = ["visual", "audio", "text"]
+    primary = make(tmp_path / "primary", "ekman7", EKMAN,
+                   [rec(i, s, EKMAN[i % 7], tri, "p") for s in ("train", "valid", "test") for i in range(14)],
+                   {"visual": 4, "audio": 3, "text": 2})
+    aux = make(tmp_path / "aux", "ravdess8", RAVDESS,
+               [rec(i, "train", RAVDESS[i % 8], ["audio"], "r") for i in range(16)] + [rec(99, "test", "calm", ["audio"], "r")],
+               {"audio": 3})
+    return primary, aux
+
+
+def test_auxiliary_labels_are_mapped_and_unmappable_ones_dropped(two_sets):
+    primary, aux = two_sets
+    mixed = open_sources([{"dataset": primary, "role": "primary"}, {"dataset": aux, "weight": 1.0}])
+    train = mixed.split("train")
+    aux_train = [r for r in train if r["source"] == "r"]
+    assert len(aux_train) == 14  # 16 minus the two 'calm' clips
+    assert {r["label"] for r in aux_train} <= set(EKMAN) and "fear" in {r["label"] for r in aux_train}
+    assert sum(mixed.dropped[aux].values()) == 2
+    assert all(r["source"] == "p" for r in mixed.split("test"))  # auxiliary sets never reach valid/test
+    batch = next(mixed.batches(train, 64))
+    assert len(batch) == 28 and not batch.present["visual"][-1] and batch.present["audio"][-1]
+
+
+def test_weights_resample_per_epoch(two_sets):
+    primary, aux = two_sets
+    mixed = open_sources([{"dataset": primary, "role": "primary", "weight": 2}, {"dataset": aux, "weight": 0.5}])
+    train = mixed.split("train")
+    sizes = [sum(len(b) for b in mixed.batches(train, 8, shuffle_seed=s)) for s in range(20)]
+    assert all(28 <= n <= 28 + 14 for n in sizes) and np.mean(sizes) == pytest.approx(28 + 7, abs=2)
+    ids = lambda s: [i for b in mixed.batches(train, 8, shuffle_seed=s) for i in b.ids]  # noqa: E731
+    assert ids(3) == ids(3) and ids(3) != ids(4)
+
+
+def test_bad_source_lists(two_sets, tmp_path):
+    primary, aux = two_sets
+    with pytest.raises(ConfigError, match="exactly one primary"):
+        open_sources([{"dataset": aux}])
+    with pytest.raises(ConfigError, match="unknown key 'wieght'"):
+        open_sources([{"dataset": primary, "role": "primary"}, {"dataset": aux, "wieght": 1}])
+    with pytest.raises(ConfigError, match="role"):
+        open_sources([{"dataset": primary, "role": "main"}])
+    other = make(tmp_path / "other", "ekman7", EKMAN, [rec(0, "train", "happy", ["audio"], "o")], {"audio": 5})
+    with pytest.raises(DataError, match="audio features are 5-dim.*3-dim"):
+        open_sources([{"dataset": primary, "role": "primary"}, {"dataset": other}])
+
+
+def test_a_run_trains_on_mixed_sources(two_sets, tmp_path):
+    primary, aux = two_sets
+    config = load_config(None, ["train.epochs=1", "train.progress=false", "model.d_model=16", "model.d_ff=16",
+                                f"data.sources=[{{dataset: {primary}, role: primary}}, {{dataset: {aux}, weight: 0.5}}]"])
+    trainer = Trainer(config, tmp_path / "run")
+    trainer.fit()
+    assert any(r["source"] == "r" for r in trainer.train_records)
