@@ -93,6 +93,29 @@ class Recognizer:
             raise DataError(f"cannot read features file {path}: {error}") from None
         return self.predict(features, sample_id=str(path))
 
+    def predict_media(self, video=None, audio=None, image=None, text=None) -> tuple[Prediction, dict[str, str]]:
+        """Predict from media files (any subset), with the extractors the model's features came from.
+
+        Args:
+            video: a video file (faces, and its audio track unless ``audio`` is given).
+            audio: an audio file. image: a face image. text: a transcript string or a .txt/.srt Path.
+
+        Returns:
+            the prediction and, per modality given but unusable, one line saying why (e.g. no face).
+        """
+        from xmer.features import features_from_media
+
+        extractors = {m: e for m, e in self.card.get("extractors", {}).items() if e}
+        if self.card.get("synthetic") or any(e.startswith("toy") for e in extractors.values()):
+            raise DataError("this model was trained on the synthetic toy set's features; it cannot read media files "
+                            "(use --features FILE.npz, or a model trained on extracted features)")
+        features, notes = features_from_media(video=video, audio=audio, image=image, text=text, extractors=extractors)
+        features = {m: f for m, f in features.items() if m in self.input_dims}
+        if not features:
+            reasons = "; ".join(f"{m}: {why}" for m, why in notes.items()) or "no input given"
+            raise DataError(f"no usable modality in the input ({reasons})")
+        return self.predict(features, sample_id=str(video or audio or image or "text")), notes
+
     def check_features(self, features: dict[str, np.ndarray], sample_id: str) -> dict[str, np.ndarray]:
         unknown = sorted(set(features) - set(MODALITIES))
         if unknown:

@@ -1,27 +1,47 @@
-"""``xmer predict RUN_DIR --features FILE.npz [--json]``"""
+"""``xmer predict RUN_DIR (--features FILE.npz | [--video F] [--audio F] [--image F] [--text "..." | --transcript F]) [--json]``"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="run folder written by xmer train")
-    parser.add_argument("--features", required=True, metavar="FILE.npz",
+    parser.add_argument("--features", metavar="FILE.npz",
                         help="an .npz whose keys are modality names (visual, audio, text), each a (T, D) array")
+    parser.add_argument("--video", help="a video: faces for visual, and its audio track unless --audio is given")
+    parser.add_argument("--audio", help="an audio file (or a video whose audio track to use)")
+    parser.add_argument("--image", help="a face image (visual, when no --video)")
+    text = parser.add_mutually_exclusive_group()
+    text.add_argument("--text", help="the transcript")
+    text.add_argument("--transcript", help="a .txt or .srt file with the transcript")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
+    from xmer.errors import DataError
     from xmer.inference import Recognizer
 
-    prediction = Recognizer.load(args.run_dir).predict_file(args.features)
+    media = {"video": args.video, "audio": args.audio, "image": args.image,
+             "text": args.text if args.text is not None else (Path(args.transcript) if args.transcript else None)}
+    given = {k: v for k, v in media.items() if v is not None}
+    if bool(args.features) == bool(given):
+        raise DataError("give either --features FILE.npz or media inputs (--video, --audio, --image, --text/--transcript)")
+    recognizer = Recognizer.load(args.run_dir)
+    notes: dict[str, str] = {}
+    if args.features:
+        prediction = recognizer.predict_file(args.features)
+    else:
+        prediction, notes = recognizer.predict_media(**given)
     if args.json:
-        print(json.dumps(prediction.to_json()))
+        print(json.dumps({**prediction.to_json(), "notes": notes}))
         return 0
     print(f"prediction: {prediction.prediction}")
     for label, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
         print(f"  {label:12s} {p:6.3f}  {'#' * round(p * 40)}")
     print(f"observed: {', '.join(prediction.observed) or '-'}   imagined: {', '.join(prediction.imagined) or '-'}")
+    for modality, why in notes.items():
+        print(f"note: {modality} not used: {why}")
     return 0

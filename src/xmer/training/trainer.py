@@ -126,6 +126,8 @@ class Trainer:
             "dataset": str(self.dataset.root),
             "dataset_name": self.dataset.info.name,
             "synthetic": self.dataset.info.synthetic,
+            # which extractor made each modality's features: predicting from media must use the same
+            "extractors": {m: _primary(self.dataset).store.extractor(m) for m in self.input_dims},
         }
 
     def _start_run_folder(self, resume: bool) -> None:
@@ -298,6 +300,10 @@ class Trainer:
     def _log(self, message: str) -> None:
         if self.config.train.progress:
             tqdm.write(message, file=sys.stderr)
+
+
+def _primary(dataset):
+    return getattr(dataset, "primary", dataset)
 
 
 _SCALARS = ("accuracy", "unweighted_accuracy", "macro_f1", "weighted_f1", "wa")
