@@ -210,3 +210,18 @@ def test_subsample_steps_keeps_real_evenly_spaced_steps():
         assert len(kept) == min(4, int(lengths[b]))
         assert all(any(torch.equal(k, r) for r in rows) for k in kept)  # only real steps
     assert subsample_steps(batch, 0) is batch
+
+
+def test_translation_diagnostics_cover_every_direction(tmp_path, cache):
+    from xmer.evaluation.evaluate import evaluate_run
+
+    Trainer(load_config(None, SMALL + TOY + ["train.epochs=1"]), tmp_path / "run").fit()
+    metrics = evaluate_run(tmp_path / "run", "test")
+    diag = metrics["translation"]
+    assert diag["n"] == 16  # the validation split
+    for group in ("cycle_reconstruction", "seqdis_emotion_accuracy", "recognizer_accuracy_with_translation"):
+        assert {f"{a}_to_{b}" for a, b in PAIRS} <= set(diag[group])
+    assert set(diag["self_reconstruction"]) == set(MODALITIES)
+    assert all(0 <= v <= 1 for v in diag["seqdis_emotion_accuracy"].values())
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "visual -> audio" in report and "left out" in report

@@ -93,6 +93,13 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
         if recognizer.model.can_imagine():
             # The same recogniser with the missing modalities left out instead of imagined.
             metrics["subsets_left_out"] = {subset_name(s): run(s, recognizer.model.recognizer) for s in usable}
+    if recognizer.model.can_imagine():
+        from xmer.evaluation.diagnostics import translation_diagnostics
+
+        # On validation, as a training diagnostic; the test split stays for the headline numbers.
+        metrics["translation"] = translation_diagnostics(
+            recognizer.model, data, data.split("valid"), config.data.batch_size, recognizer.input_dims, recognizer.device
+        )
     suffix = "" if split == "test" else f"_{split}"
     atomic_write_json(run_dir / f"metrics{suffix}.json", metrics)
     if not data.multi_label or len(labels) <= 12:
@@ -111,6 +118,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
         if imagine:
             lines += ["The same model with the withheld modalities left out (not imagined):", "",
                       format_comparison(metrics["subsets_left_out"]), ""]
+    if metrics.get("translation"):
+        from xmer.evaluation.diagnostics import format_diagnostics
+
+        lines += ["## Translators, on the validation split", "", format_diagnostics(metrics["translation"]), ""]
     lines += [f"![confusion matrix](confusion{suffix}.png)  ![training curves](curves.png)", ""]
     lines += [definitions_footer(metrics), ""]
     atomic_write_text(run_dir / f"report{suffix}.md", "\n".join(lines))

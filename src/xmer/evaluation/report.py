@@ -288,8 +288,8 @@ def definitions_footer(metrics: Mapping[str, Any], keys: Sequence[str] | None = 
 
 
 def plot_curves(history: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
-    """Save training curves as a PNG: every ``*loss*`` key of ``history`` in one panel, every
-    ``valid_*`` metric in another, against the epoch.
+    """Save training curves as a PNG: every loss in ``history`` (recogniser, translator terms,
+    discriminators) in one panel, every ``valid_*`` metric in another, against the epoch.
 
     Args:
         history: one dict per epoch with an ``epoch`` key (``history.json`` of a run folder).
@@ -307,11 +307,11 @@ def plot_curves(history: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     losses, scores = fig.subplots(1, 2)
     for key in keys:
         values = [row.get(key) for row in history]
-        if "loss" in key:
-            losses.plot(epochs, values, marker=".", label=key)
-        elif key.startswith("valid_"):
+        if key.startswith("valid_"):
             scores.plot(epochs, values, marker=".", label=key[len("valid_"):])
-    losses.set(title="training losses", xlabel="epoch")
+        elif key not in ("epoch", "seconds"):  # every named loss: recogniser, translators, discriminators
+            losses.plot(epochs, values, marker=".", label=key)
+    losses.set(title="training losses", xlabel="epoch", yscale="symlog")
     scores.set(title="validation metrics", xlabel="epoch", ylim=(0, 1))
     for ax in (losses, scores):
         if ax.lines:
