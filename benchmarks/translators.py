@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=8)
+    parser.add_argument("--set", action="append", default=[], help="extra config overrides for the end-to-end model")
     parser.add_argument("--mixed", action="store_true", help="batches mix the 7 modality subsets (default: trimodal)")
     args = parser.parse_args()
     if args.threads:
@@ -82,7 +83,7 @@ def main() -> None:
     dims = {m: 300 for m in MODALITIES}
     batch = make_batch(64, 50, 300, 4, args.mixed)
     base = load_config(None, ["translator.enabled=false"])
-    e2e = load_config(None, ["translator.enabled=true", "method.strategy=end_to_end",
+    e2e = load_config(None, [*args.set, "translator.enabled=true", "method.strategy=end_to_end",
                              "method.recognizer_steps_per_translator_step=1", "method.combinations=sampled",
                              "method.k=1", "method.include_observed=false"])
     recognizer, full = _Harness(base, dims, 4), _Harness(e2e, dims, 4)

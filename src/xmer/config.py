@@ -60,8 +60,8 @@ class ModelConfig:
     d_model: int = doc(128, "width of every transformer (paper: 128)")
     d_ff: int = doc(128, "feed-forward width of every transformer (paper: 128)")
     heads: int = doc(4, "attention heads (paper: 4)")
-    encoder_layers: int = doc(1, "transformer layers per modality encoder MM_m")
-    fusion_layers: int = doc(1, "transformer layers of the fusion module MFM")
+    encoder_layers: int = doc(1, "transformer layers per modality encoder MM_m (mult baseline: cross-modal layers)")
+    fusion_layers: int = doc(1, "transformer layers of the fusion module MFM (mult baseline: self-attention layers per target)")
     dropout: float = doc(0.1, "dropout on residual branches and the head")
     attention_dropout: float = doc(0.0, "dropout inside attention (off by default: it is the largest CPU training cost)")
     fusion_length: int = doc(16, "length L every modality's sequence is resampled to before the weighted sum")
@@ -74,7 +74,7 @@ class TranslatorConfig:
     """The cross-modal translators (paper III.B, Fig. 2, eq. 9-14; DESIGN.md 1-2)."""
 
     enabled: bool = doc(False, "train and use the six cross-modal translators (the paper's method)")
-    hidden: int = doc(128, "hidden width of the step-wise encoders Enc_m and decoders Dec_m")
+    hidden: int = doc(64, "hidden width of the step-wise encoders Enc_m and decoders Dec_m (64, the latent size; 128 made an end-to-end step about 30% slower, benchmarks/translators.py)")
     latent: int = doc(64, "size of the shared Gaussian latent space")
     step_disc_hidden: int = doc(64, "hidden width of the per-step discriminators Dis_m")
     seqdis_layers: int = doc(1, "transformer layers of each sequence discriminator SeqDis_m (paper: 1, width 128, ff 128, 4 heads)")

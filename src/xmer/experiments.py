@@ -39,14 +39,17 @@ class Experiment:
 
 EXPERIMENTS: dict[str, Experiment] = {
     "main": Experiment(
-        "Tables 3/4: recogniser alone; + cross-modal translation; + SeqDis; + auxiliary datasets "
-        "(and the auxiliary data without translation, as a control).",
+        "Tables 3/4: recogniser alone; + cross-modal translation; + SeqDis; + auxiliary datasets; "
+        "the auxiliary data without translation as a control; a late-fusion and a Multimodal-Transformer-style "
+        "baseline trained on the same data (missing modalities left out).",
         (
             ("recogniser alone (trimodal part)", ALONE + TRIMODAL),
             ("+ cross-modal translation", NO_SEQDIS + TRIMODAL),
             ("+ SeqDis", METHOD + TRIMODAL),
             ("+ auxiliary datasets", METHOD + ALL),
             ("control: auxiliary data, no translation", ALONE + ALL),
+            ("baseline: late fusion, auxiliary data", ALONE + ALL + ("model.name=late_fusion",)),
+            ("baseline: MulT-style cross-modal attention, auxiliary data", ALONE + ALL + ("model.name=mult",)),
         ),
     ),
     "data_usage": Experiment(

@@ -13,10 +13,13 @@ from torch import nn
 
 from xmer.config import ModelConfig
 from xmer.errors import ConfigError
+from xmer.models.baselines import LateFusion, MulT
 from xmer.models.recognizer import TrimodalRecognizer
 
 MODELS: dict[str, type[nn.Module]] = {
     "recognizer": TrimodalRecognizer,
+    "late_fusion": LateFusion,
+    "mult": MulT,
 }
 """Model name (``ModelConfig.name``) -> class."""
 
