@@ -225,3 +225,17 @@ def test_translation_diagnostics_cover_every_direction(tmp_path, cache):
     assert all(0 <= v <= 1 for v in diag["seqdis_emotion_accuracy"].values())
     report = (tmp_path / "run" / "report.md").read_text()
     assert "visual -> audio" in report and "left out" in report
+
+
+def test_augmentation_restricted_to_some_modalities():
+    system = make_system()
+    batch = make_batch([("visual", "audio", "text"), ("audio",)])
+    augmented, combos = system.augment(batch, "all", imaginable=("text",))
+    names = system.combination_names(combos)
+    # trimodal: only text may be imagined (from visual or audio); the unimodal audio sample keeps
+    # visual absent and may imagine text from audio only.
+    assert sorted(names[:3]) == ["vaa", "vat", "vav"]
+    row = augmented.ids.index("s1")
+    assert names[row] == "vaa" and not bool(augmented.present["visual"][row]) and bool(augmented.present["text"][row])
+    logits = system.recognizer(augmented)
+    assert torch.isfinite(logits).all()

@@ -104,6 +104,7 @@ class MethodConfig:
     recognizer_steps_per_translator_step: int = doc(7, "n of the paper's 1:n: recogniser steps per translator-only update (paper best: 7 on MOSEI, 5 on IEMOCAP)")
     combinations: str = doc("sampled", "Algorithm 1 candidates: 'all' (every combination, up to 27 per trimodal sample) or 'sampled' (k per sample per step)")
     k: int = doc(2, "combinations per sample per step when combinations='sampled'")
+    augment_modalities: str = doc("visual+audio+text", "modalities Algorithm 1 may imagine in training, e.g. 'audio+text' (Tables 7/8); the others stay real or absent")
     include_observed: bool = doc(True, "with 'sampled', one of the k is always the sample's observed modalities (missing ones imagined)")
     pipeline_translator_epochs: int = doc(10, "with strategy='pipeline', epochs of translator training before the recogniser")
     translator_lr: float = doc(1e-3, "Adam learning rate of the translators' own updates")

@@ -61,6 +61,17 @@ EXPERIMENTS: dict[str, Experiment] = {
             for label, overrides in (("without augmentation", ALONE + TRIMODAL), ("with augmentation", METHOD + ALL))
         ),
     ),
+    "modalities": Experiment(
+        "Tables 7/8: augmentation (imagining by the translators in training) applied to T+A+V, T+A, T+V, "
+        "A+V, T, A, V only; the other modalities stay real or absent. Full method with auxiliary data.",
+        tuple(
+            (f"augment {name}", METHOD + ALL + (f"method.augment_modalities={modalities}",))
+            for name, modalities in (
+                ("T+A+V", "visual+audio+text"), ("T+A", "audio+text"), ("T+V", "visual+text"), ("A+V", "visual+audio"),
+                ("T", "text"), ("A", "audio"), ("V", "visual"),
+            )
+        ),
+    ),
     "strategy": Experiment(
         "Table 9: pipeline vs end to end with 1:3, 1:5, 1:7, 1:9 recogniser steps per translator step.",
         (("pipeline", METHOD + ALL + ("method.strategy=pipeline",)),)

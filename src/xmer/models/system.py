@@ -61,18 +61,26 @@ class XmerSystem(nn.Module):
 
     # -- Algorithm 1 --------------------------------------------------------------------------
 
-    def valid_combinations(self, present: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def valid_combinations(self, present: dict[str, torch.Tensor], imaginable=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Which combinations each sample allows, from its ``present`` masks alone.
+
+        Args:
+            imaginable: the modalities that may be imagined (default: all). Any other modality is
+                only ever itself: real where the sample has it, left out where it does not
+                (Tables 7/8: augmentation applied to some modalities only).
 
         Returns:
             valid: (B, C) bool, every chosen source exists for sample b;
             observed: (B, C) bool, valid and every observed modality kept real (what inference uses).
         """
+        imaginable = self.modalities if imaginable is None else tuple(imaginable)
         valid = observed = None
         for i, m in enumerate(self.modalities):
             avail = torch.stack([present[s] for s in self.modalities])  # (S, B)
             source = self.combos[:, i]  # (C,)
             ok = avail[source].T  # (B, C)
+            if m not in imaginable:
+                ok = (source == i)[None, :].expand_as(ok)  # itself, present or not
             real_kept = ~present[m][:, None] | (source == i)[None, :]  # (B, C)
             valid = ok if valid is None else valid & ok
             observed = real_kept if observed is None else observed & real_kept
@@ -118,8 +126,8 @@ class XmerSystem(nn.Module):
                 out = out.index_copy(0, positions, nn.functional.pad(x, (0, 0, 0, steps - x.shape[1])))
                 out_mask[positions] = nn.functional.pad(mk, (0, steps - mk.shape[1]))
             features[m], mask[m] = out, out_mask
-            present[m] = torch.ones(len(rows), dtype=torch.bool, device=rows.device)
             imagined[m] = sources[m] != i
+            present[m] = imagined[m] | batch.present[m][rows]  # a non-imaginable modality may stay absent
         keep = rows.tolist()
         return Batch(
             features=features, mask=mask, present=present, labels=batch.labels[rows],
@@ -127,7 +135,7 @@ class XmerSystem(nn.Module):
         )
 
     def augment(self, batch: Batch, mode: str = "sampled", k: int = 1, include_observed: bool = True,
-                generator: torch.Generator | None = None) -> tuple[Batch, torch.Tensor]:
+                generator: torch.Generator | None = None, imaginable=None) -> tuple[Batch, torch.Tensor]:
         """Algorithm 1: the batch of real + imagined combinations the recogniser trains on.
 
         Args:
@@ -135,12 +143,13 @@ class XmerSystem(nn.Module):
             k: combinations per sample in ``"sampled"`` mode (fewer if a sample has fewer).
             include_observed: in ``"sampled"`` mode, one of the k keeps the observed modalities real.
             generator: the local RNG for sampling (seeded by the training loop).
+            imaginable: the modalities Algorithm 1 may imagine (default: all three).
 
         Returns:
             the batch of combinations (R rows) and the (R,) combination index of each row
             (:meth:`combination_names` names them).
         """
-        valid, observed = self.valid_combinations(batch.present)  # (B, C)
+        valid, observed = self.valid_combinations(batch.present, imaginable)  # (B, C)
         if mode == "all":
             rows, combos = valid.nonzero(as_tuple=True)
         elif mode == "sampled":

@@ -25,6 +25,7 @@ from xmer.errors import ConfigError, DataError
 from xmer.evaluation.evaluate import predict_records
 from xmer.evaluation.metrics import compute_metrics
 from xmer.evaluation.report import plot_curves
+from xmer.modalities import parse_subset
 from xmer.models.system import build_system
 from xmer.training.objectives import subsample_steps, translation_objectives
 from xmer.training.checkpoint import environment, load_checkpoint, save_checkpoint, write_json
@@ -103,6 +104,10 @@ class Trainer:
                 self.model.discriminators.parameters(), lr=method.discriminator_lr, betas=(0.5, 0.999)
             )
         self.optimizer = torch.optim.AdamW(main, lr=config.train.lr, weight_decay=config.train.weight_decay)
+        try:
+            self.imaginable = parse_subset(method.augment_modalities)
+        except ValueError as error:
+            raise ConfigError(f"method.augment_modalities: {error}") from None
         steps_per_epoch = math.ceil(len(self.train_records) / config.data.batch_size)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _warmup_cosine(config.train.warmup_steps, steps_per_epoch * config.train.epochs)
@@ -242,7 +247,8 @@ class Trainer:
             end_to_end = method.strategy == "end_to_end"
             sampler = torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + self.state.step)
             with torch.set_grad_enabled(end_to_end):  # pipeline: translators are frozen
-                batch_in, combos = self.model.augment(batch, method.combinations, method.k, method.include_observed, sampler)
+                batch_in, combos = self.model.augment(batch, method.combinations, method.k, method.include_observed, sampler,
+                                                      imaginable=self.imaginable)
             for name in self.model.combination_names(combos):
                 self.state.combinations[name] = self.state.combinations.get(name, 0) + 1
         else:
