@@ -38,25 +38,13 @@ def make_batch(batch: int, steps: int, dim: int, classes: int, mixed: bool, seed
 
 
 class _Harness(Trainer):
-    """A Trainer without a dataset: only its model, optimisers and step functions are used."""
+    """The Trainer's model, optimisers and step functions, without a dataset."""
 
     def __init__(self, config, dims, classes):  # noqa: D107 - deliberately skips Trainer.__init__'s data
-        from xmer.models.system import build_system
-
-        self.config = config
-        self.device = torch.device("cpu")
-        torch.manual_seed(0)
-        self.model = build_system(config, dims, classes, False)
-        main = list(self.model.recognizer.parameters())
-        self.translator_optimizer = self.discriminator_optimizer = None
-        if self.model.can_imagine():
-            main += list(self.model.translator.parameters())
-            self.translator_optimizer = torch.optim.Adam(self.model.translator.parameters(), lr=1e-3)
-            self.discriminator_optimizer = torch.optim.Adam(self.model.discriminators.parameters(), lr=1e-3)
-        self.optimizer = torch.optim.AdamW(main, lr=1e-3)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: 1.0)
         from xmer.training.trainer import RunState
 
+        self.config, self.device, self.input_dims = config, torch.device("cpu"), dims
+        self._build(classes, False, steps_per_epoch=1)
         self.state = RunState()
 
 

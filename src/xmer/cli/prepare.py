@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "anything but arrays and plain containers."
     )
     parser.add_argument("source", choices=list(SOURCES), metavar="SOURCE", help=f"one of: {', '.join(SOURCES)}")
-    parser.add_argument("--raw", required=True, help="the release as its archive unpacks (see below)")
+    parser.add_argument("--raw", "--data-root", dest="raw", required=True,
+                        help="the release as its archive unpacks (see below); composite: the data root holding the releases")
     parser.add_argument("--out", help="prepared-dataset folder to create (complete or absent afterwards)")
     parser.add_argument("--label-space", help="target label space: a built-in name or a YAML/JSON file (default: the source's)")
     parser.add_argument(
@@ -39,10 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--csd", action="append", default=[], metavar="MODALITY=FILE", help="cmu-mosei/cmu-mosi: which .csd gives a modality (repeatable)"
     )
+    for name, text in SOURCES["composite"].options.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="N", help=f"composite: {text}")
+    parser.add_argument("--extract", metavar="M=NAME,...",
+                        help="then extract features, as `xmer extract --data OUT --extractors M=NAME,...` would")
 
 
 def run(args: argparse.Namespace) -> int:
-    from xmer.data.sources import prepare
+    from xmer.data.sources import SOURCES, prepare
     from xmer.errors import ConfigError
 
     if not args.out and not args.dry_run:
@@ -57,6 +62,13 @@ def run(args: argparse.Namespace) -> int:
         if any(len(p) != 2 for p in pairs):
             raise ConfigError(f"--csd takes MODALITY=FILE, got {args.csd}")
         options["csd"] = dict(pairs)
+    for name in SOURCES["composite"].options:
+        if getattr(args, name) is not None:
+            if args.source != "composite":
+                raise ConfigError(f"--{name.replace('_', '-')} applies to the composite source only")
+            options[name] = getattr(args, name)
+    if args.extract and args.dry_run:
+        raise ConfigError("--extract writes features: it cannot go with --dry-run")
     summary = prepare(
         args.source, args.raw, args.out, label_space=args.label_space, allow_partial=args.allow_partial,
         dry_run=args.dry_run, overwrite=args.overwrite, **options,
@@ -65,4 +77,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_json(), ensure_ascii=False))
     else:
         print(summary.format())
+    if args.extract:
+        import contextlib
+        import sys
+
+        from xmer.cli import extract
+
+        extract_args = argparse.Namespace(data=args.out, extractors=args.extract, workers=1, shard="0/1",
+                                          keep_going=False, retry_absent=False, chunk_size=1000)
+        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: one object on stdout
+            return extract.run(extract_args)
     return 0

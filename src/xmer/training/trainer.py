@@ -84,15 +84,22 @@ class Trainer:
         if not self.valid_records:
             raise DataError(f"{self.dataset.root}: no validation samples (split 'valid')")
         self.input_dims = self.dataset.dims
+        self._build(len(self.dataset.labels), self.dataset.multi_label, math.ceil(len(self.train_records) / config.data.batch_size))
 
+    def _build(self, num_classes: int, multi_label: bool, steps_per_epoch: int) -> None:
+        """The model, its optimisers and the schedule (needs ``config``, ``device``, ``input_dims``)."""
+        config, method = self.config, self.config.method
         torch.manual_seed(config.train.seed)
-        self.model = build_system(config, self.input_dims, len(self.dataset.labels), self.dataset.multi_label)
+        self.model = build_system(config, self.input_dims, num_classes, multi_label)
         self.model.to(self.device)
-        method = config.method
         if method.strategy not in ("end_to_end", "pipeline"):
             raise ConfigError(f"method.strategy {method.strategy!r}: expected 'end_to_end' or 'pipeline'")
         if method.recognizer_steps_per_translator_step < 1:
             raise ConfigError("method.recognizer_steps_per_translator_step must be >= 1")
+        try:
+            self.imaginable = parse_subset(method.augment_modalities)
+        except ValueError as error:
+            raise ConfigError(f"method.augment_modalities: {error}") from None
         # The recogniser's optimiser; end to end, the recogniser's loss also updates the translators.
         main = list(self.model.recognizer.parameters())
         self.translator_optimizer = self.discriminator_optimizer = None
@@ -104,11 +111,6 @@ class Trainer:
                 self.model.discriminators.parameters(), lr=method.discriminator_lr, betas=(0.5, 0.999)
             )
         self.optimizer = torch.optim.AdamW(main, lr=config.train.lr, weight_decay=config.train.weight_decay)
-        try:
-            self.imaginable = parse_subset(method.augment_modalities)
-        except ValueError as error:
-            raise ConfigError(f"method.augment_modalities: {error}") from None
-        steps_per_epoch = math.ceil(len(self.train_records) / config.data.batch_size)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _warmup_cosine(config.train.warmup_steps, steps_per_epoch * config.train.epochs)
         )
