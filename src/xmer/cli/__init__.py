@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("xmer.cli.evaluate", "evaluate a run folder's best checkpoint on a split"),
     "predict": ("xmer.cli.predict", "predict emotions for one input (features file or media files)"),
     "prepare": ("xmer.cli.prepare", "turn a dataset release (FER2013, RAVDESS, IEMOCAP, .csd, ...) into a prepared dataset"),
+    "pretrain": ("xmer.cli.pretrain", "train the visual front-end (face CNN) on FER2013 and write its weights"),
     "experiment": ("xmer.cli.experiment", "run one of the paper's experiments over seeds and write its report"),
     "extract": ("xmer.cli.extract", "extract features for a prepared dataset from its raw media (resumable, shardable)"),
 }

@@ -114,6 +114,7 @@ EXTRACTORS: dict[str, Entry] = {
     "logmel64": Entry("audio", "xmer.features.audio:LogMel", "64 log-mel filterbanks, 25 ms / 10 ms, per-utterance normalised", {"n_mels": 64}),
     "egemaps": Entry("audio", "xmer.features.audio:EGeMAPS", "25 eGeMAPSv02 low-level descriptors (openSMILE), 10 ms hop, per-utterance normalised"),
     "egemaps_raw": Entry("audio", "xmer.features.audio:EGeMAPS", "25 eGeMAPSv02 low-level descriptors as openSMILE gives them", {"normalize": False}),
+    "fer": Entry("visual", "xmer.features.visual:FerExtractor", "largest face per frame (Haar, 8 fps) -> FER2013 CNN 128-d embedding"),
     "glove": Entry("text", "xmer.features.text:GloVe", "GloVe 6B 50-d word vectors (+1 out-of-vocabulary flag)"),
     "minilm": Entry("text", "xmer.features.text:MiniLM", "all-MiniLM-L6-v2 token states (384-d), offline"),
 }
