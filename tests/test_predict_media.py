@@ -1,10 +1,13 @@
-"""From media files to an emotion: extract features for a small set of real audio files and texts,
-train on them, then `xmer predict --audio F --text "..."` on files the model never saw."""
+"""From media files to an emotion: extract features (a real face photo, tones, texts) for a small
+set, train on them, then `xmer predict` on a video with an audio track, an audio file alone, an image
+alone and a text alone, files the model never saw."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 
@@ -13,6 +16,10 @@ from xmer.data.dataset import DatasetInfo
 from xmer.data.store import building, write_manifest
 
 sf = pytest.importorskip("soundfile")
+av = pytest.importorskip("av")
+cv2 = pytest.importorskip("cv2")
+
+PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
 LABELS = ("happy", "sad")
 WORDS = {"happy": "what a wonderful happy day", "sad": "i feel so sad and alone"}
@@ -34,13 +41,17 @@ def media_run(tmp_path_factory):
             wav = tmp / "media" / f"{i}.wav"
             tone(wav, 220 if label == "happy" else 660 + i)
             split = "train" if i < 16 else ("valid" if i < 20 else "test")
+            image = tmp / "media" / f"{i}.png"
+            face = cv2.imread(str(PHOTO), cv2.IMREAD_GRAYSCALE)
+            cv2.imwrite(str(image), np.clip(face.astype(int) + (25 if label == "happy" else -25), 0, 255).astype(np.uint8))
             records.append({"id": f"clip{i}", "split": split, "source": "t", "label": label,
-                            "modalities": ["audio", "text"], "media": {"audio": f"media/{i}.wav", "text": WORDS[label]}})
+                            "modalities": ["visual", "audio", "text"],
+                            "media": {"visual": f"media/{i}.png", "audio": f"media/{i}.wav", "text": WORDS[label]}})
         write_manifest(tmp / "manifest.jsonl", records)
         info = DatasetInfo(name="tones", labels=LABELS, multi_label=False, label_space="tones", synthetic=False)
         (tmp / "dataset.json").write_text(json.dumps(info.to_json({})))
     data = root / "data"
-    assert main(["extract", "--data", str(data), "--extractors", "audio=logmel,text=glove"]) == 0
+    assert main(["extract", "--data", str(data), "--extractors", "visual=fer,audio=logmel,text=glove"]) == 0
     run = root / "run"
     assert main(["train", "--out", str(run), "--set", f"data.dataset={data}", "--set", "train.epochs=3",
                  "--set", "train.progress=false", "--set", "model.d_model=32", "--set", "model.d_ff=32",
@@ -55,16 +66,70 @@ def test_predict_from_audio_file_and_text(media_run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", str(run), "--audio", str(wav), "--text", "a happy day", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["observed"] == ["audio", "text"] and out["imagined"] == []
+    assert out["observed"] == ["audio", "text"] and out["imagined"] == ["visual"]
     assert set(out["probabilities"]) == set(LABELS) and out["notes"] == {}
 
 
-def test_predict_from_text_alone_imagines_audio(media_run, capsys):
+def test_predict_from_text_alone_imagines_the_rest(media_run, capsys):
     _, run = media_run
     capsys.readouterr()
     assert main(["predict", str(run), "--text", "so sad", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["observed"] == ["text"] and out["imagined"] == ["audio"]
+    assert out["observed"] == ["text"] and out["imagined"] == ["visual", "audio"]
+
+
+def write_video(path: Path, seconds: float = 1.0, with_face: bool = True, rate: int = 16_000) -> Path:
+    """A 640x480 MPEG-4 clip of the face photo (or a blank frame), with a tone muxed in as AAC."""
+    face = cv2.resize(cv2.imread(str(PHOTO), cv2.IMREAD_GRAYSCALE), (240, 280))
+    grey = np.full((480, 640), 120, np.uint8)
+    if with_face:
+        grey[100:380, 200:440] = face
+    t = np.arange(int(seconds * rate)) / rate
+    audio = np.repeat((0.3 * np.sin(2 * np.pi * 230 * t))[:, None], 2, axis=1).astype(np.float32)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg4", rate=10)
+        video.width, video.height, video.pix_fmt = 640, 480, "yuv420p"
+        track = out.add_stream("aac", rate=rate)
+        track.layout = "stereo"
+        for _ in range(int(seconds * 10)):
+            for packet in video.encode(av.VideoFrame.from_ndarray(np.repeat(grey[:, :, None], 3, axis=2), format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        for start in range(0, len(audio), 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[start : start + 1024].T), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = rate, start
+            for packet in track.encode(frame):
+                out.mux(packet)
+        for packet in track.encode():
+            out.mux(packet)
+    return path
+
+
+def test_predict_from_a_video_with_its_audio_track_and_text(media_run, tmp_path, capsys):
+    _, run = media_run
+    clip = write_video(tmp_path / "clip.mp4")
+    capsys.readouterr()
+    assert main(["predict", str(run), "--video", str(clip), "--text", "a happy day", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["observed"] == ["visual", "audio", "text"] and out["imagined"] == []
+
+
+def test_predict_from_an_image_alone(media_run, capsys):
+    _, run = media_run
+    capsys.readouterr()
+    assert main(["predict", str(run), "--image", str(PHOTO), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["observed"] == ["visual"] and out["imagined"] == ["audio", "text"]
+
+
+def test_a_video_without_a_face_counts_visual_as_missing(media_run, tmp_path, capsys):
+    _, run = media_run
+    clip = write_video(tmp_path / "noface.mp4", with_face=False)
+    capsys.readouterr()
+    assert main(["predict", str(run), "--video", str(clip)]) == 0
+    text = capsys.readouterr().out
+    assert "observed: audio" in text and "note: visual not used: " in text and "no face" in text
 
 
 def test_bad_media_gives_one_clear_line(media_run, tmp_path, capsys):
