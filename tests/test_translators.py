@@ -263,3 +263,17 @@ def test_translators_learn_the_toy_mapping(tmp_path, cache):
         assert after["cycle_reconstruction"][key] < 0.7 * before["cycle_reconstruction"][key], key
     # chance is 0.25; no single modality can exceed 0.75 on the toy set (each merges two classes)
     assert np.mean([after["seqdis_emotion_accuracy"][f"{a}_to_{b}"] for a, b in PAIRS]) > 0.33
+
+
+def test_an_exported_model_predicts_like_its_run(tmp_path, cache):
+    from xmer.inference import Recognizer, export_model
+
+    Trainer(load_config(None, SMALL + TOY + ["train.epochs=1"]), tmp_path / "run").fit()
+    out = export_model(tmp_path / "run", tmp_path / "slim")
+    assert (out / "checkpoints" / "best.pt").stat().st_size < (tmp_path / "run" / "checkpoints" / "best.pt").stat().st_size / 2
+    rng = np.random.default_rng(0)
+    features = {"audio": rng.normal(size=(9, 24)).astype(np.float32)}
+    a = Recognizer.load(tmp_path / "run").predict(features)
+    b = Recognizer.load(out).predict(features)
+    assert b.imagined == a.imagined == ["visual", "text"]
+    assert all(abs(a.probabilities[k] - b.probabilities[k]) < 1e-2 for k in a.labels)

@@ -25,6 +25,29 @@ from xmer.models.system import build_system
 from xmer.training.checkpoint import load_checkpoint, read_json
 
 
+DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
+"""xmer's default model: a run folder reduced to what prediction needs (see :func:`export_model`)."""
+
+
+def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """Write the parts of a run folder that prediction needs, small: ``model.json``, ``config.yaml``
+    and ``checkpoints/best.pt`` holding only the config and the weights in float16 (no optimiser
+    state; the discriminators, which only training uses, are dropped). Returns ``out_dir``."""
+    from xmer.io import atomic_path
+    from xmer.training.checkpoint import write_json
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    payload = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in payload["model"].items()
+               if not k.startswith("discriminators.")}
+    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "checkpoints" / "best.pt") as tmp:
+        torch.save({"config": payload["config"], "model": weights, "state": payload.get("state", {})}, tmp)
+    write_json(out_dir / "model.json", read_json(run_dir / "model.json"))
+    (out_dir / "config.yaml").write_text((run_dir / "config.yaml").read_text())
+    return out_dir
+
+
 @dataclass
 class Prediction:
     """One prediction. ``imagined`` lists modalities a translator filled in (empty without translators)."""
@@ -52,8 +75,13 @@ class Recognizer:
         self.input_dims: dict[str, int] = {m: int(d) for m, d in card["input_dims"].items()}
 
     @classmethod
-    def load(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "cpu") -> "Recognizer":
-        """Load ``RUN_DIR/checkpoints/<checkpoint>.pt`` with the run's ``model.json``."""
+    def load(cls, run_dir: str | Path | None = None, checkpoint: str = "best", device: str = "cpu") -> "Recognizer":
+        """Load ``RUN_DIR/checkpoints/<checkpoint>.pt`` with the run's ``model.json``; without a run
+        folder, xmer's default model shipped in the package (see its MODEL_CARD.md)."""
+        if run_dir is None:
+            run_dir = DEFAULT_MODEL
+            if not (run_dir / "model.json").is_file():
+                raise DataError("this installation ships no default model; give a run folder (xmer predict RUN_DIR ...)")
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise DataError(f"run folder not found: {run_dir}")
@@ -61,7 +89,10 @@ class Recognizer:
         payload = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
         config = from_dict(Config, payload["config"])
         model = build_system(config, card["input_dims"], len(card["labels"]), card["multi_label"])
-        model.load_state_dict(payload["model"])
+        weights = payload["model"]
+        if not any(k.startswith("discriminators.") for k in weights) and model.discriminators is not None:
+            model.discriminators = None  # an exported model: prediction never uses the discriminators
+        model.load_state_dict(weights)  # float16 weights of an exported model are cast on copy
         return cls(model, card, config, device)
 
     # -- predicting ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``xmer predict RUN_DIR (--features FILE.npz | [--video F] [--audio F] [--image F] [--text "..." | --transcript F]) [--json]``"""
+"""``xmer predict [RUN_DIR] (--features FILE.npz | [--video F] [--audio F] [--image F] [--text "..." | --transcript F]) [--json]``"""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="run folder written by xmer train")
+    parser.add_argument("run_dir", nargs="?", help="run folder written by xmer train (default: xmer's default model)")
     parser.add_argument("--features", metavar="FILE.npz",
                         help="an .npz whose keys are modality names (visual, audio, text), each a (T, D) array")
     parser.add_argument("--video", help="a video: faces for visual, and its audio track unless --audio is given")
