@@ -27,3 +27,25 @@ def test_quick_experiment_writes_its_report(name, tmp_path, monkeypatch, capsys)
 def test_unknown_experiment_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["experiment", "nope", "--data", "toy", "--out", str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_all_trains_each_distinct_run_once(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XMER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "all"
+    assert main(["experiment", "all", "--data", "toy", "--quick", "--seeds", "1", "--out", str(out)]) == 0
+    index = (out / "report.md").read_text()
+    for name in EXPERIMENTS:
+        assert f"[{name}/report.md]" in index and (out / name / "report.md").exists()
+    # The full method with auxiliary data is a condition of every experiment: one shared run folder.
+    full = {
+        (out / "main" / "auxiliary-datasets" / "seed1").resolve(),
+        (out / "missing" / "full-method" / "seed1").resolve(),
+        (out / "strategy" / "end-to-end-1-7" / "seed1").resolve(),
+        (out / "modalities" / "augment-t-a-v" / "seed1").resolve(),
+    }
+    assert len(full) == 1 and next(iter(full)).parent == (out / "runs").resolve()
+    distinct = {c for e in EXPERIMENTS.values() for c in e.conditions}
+    assert len(list((out / "runs").iterdir())) < len(distinct)
+    results = json.loads((out / "missing" / "results.json").read_text())
+    assert results["conditions"]["full method"]["train_seconds"] > 0

@@ -5,18 +5,24 @@ trains every condition with every seed (each a normal run folder), evaluates it 
 once, and writes ``report.md`` (mean ± std over seeds, the metric definitions named), ``results.json``
 and per-condition confusion matrices and training curves. Conditions, the CLI's choices and the
 report all read :data:`EXPERIMENTS`.
+
+Several experiments share conditions (the full method with auxiliary data is in all five). Given a
+``runs`` folder, a run is stored there under a hash of its resolved config and the experiment's
+folder links to it, so ``run_all`` trains each distinct config once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import statistics
 import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from xmer.config import load_config
+from xmer.config import Config, load_config
 from xmer.errors import ConfigError
 from xmer.evaluation.evaluate import evaluate_run
 from xmer.evaluation.report import definitions_footer, format_comparison
@@ -101,8 +107,15 @@ def base_config_path(data: str) -> Path:
     return Path(str(resources.files("xmer") / "configs" / name))
 
 
-def run(name: str, data: str, out: str | Path, seeds=(1, 2, 3), quick: bool = False, overrides=(), log=print) -> dict:
-    """Run experiment ``name`` on ``data`` ('toy' or a prepared dataset folder) into ``out``."""
+def run(
+    name: str, data: str, out: str | Path, seeds=(1, 2, 3), quick: bool = False, overrides=(), log=print,
+    runs: str | Path | None = None,
+) -> dict:
+    """Run experiment ``name`` on ``data`` ('toy' or a prepared dataset folder) into ``out``.
+
+    With ``runs``, run folders live there keyed by their config and are reused by any experiment
+    that trains the same config; ``out/<condition>/seed<N>`` is then a link to the shared folder.
+    """
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
     experiment = EXPERIMENTS[name]
@@ -111,23 +124,76 @@ def run(name: str, data: str, out: str | Path, seeds=(1, 2, 3), quick: bool = Fa
     results: dict[str, dict] = {}
     for condition, condition_overrides in experiment.conditions:
         started = time.perf_counter()
-        runs = []
+        evaluated = []
         for seed in seeds:
             config = load_config(base_config_path(data), [*condition_overrides, *common, f"train.seed={seed}"])
-            run_dir = out / _slug(condition) / f"seed{seed}"
+            run_dir = _run_folder(out / _slug(condition) / f"seed{seed}", config, runs)
             resume = (run_dir / "checkpoints" / "last.pt").exists()
             Trainer(config, run_dir).fit(resume=resume)
-            runs.append(evaluate_run(run_dir, "test", subsets=experiment.subsets))
-            log(f"{name}: {condition}, seed {seed}: accuracy {runs[-1]['accuracy']:.3f}, macro-F1 {runs[-1]['macro_f1']:.3f}")
-        results[condition] = {"runs": runs, "seconds": round(time.perf_counter() - started, 1), "overrides": list(condition_overrides)}
+            evaluated.append(evaluate_run(run_dir, "test", subsets=experiment.subsets))
+            scores = evaluated[-1]
+            log(f"{name}: {condition}, seed {seed}: accuracy {scores['accuracy']:.3f}, macro-F1 {scores['macro_f1']:.3f}")
+        results[condition] = {
+            "runs": evaluated, "overrides": list(condition_overrides),
+            "seconds": round(time.perf_counter() - started, 1),
+            "train_seconds": round(sum(_training_seconds(out / _slug(condition) / f"seed{s}") for s in seeds), 1),
+        }
     report = _report(name, experiment, data, seeds, quick, results)
     atomic_write_text(out / "report.md", report)
     atomic_write_json(out / "results.json", {
         "experiment": name, "data": data, "seeds": list(seeds), "quick": quick,
-        "conditions": {c: {"seconds": r["seconds"], "overrides": r["overrides"], "summary": summarise(r["runs"])}
+        "conditions": {c: {"seconds": r["seconds"], "train_seconds": r["train_seconds"], "overrides": r["overrides"],
+                           "summary": summarise(r["runs"])}
                        for c, r in results.items()},
     })
     return results
+
+
+def run_all(data: str, out: str | Path, seeds=(1, 2, 3), quick: bool = False, overrides=(), log=print) -> dict:
+    """Every experiment into ``out/<name>/``, sharing identical runs through ``out/runs/``; an index report."""
+    out = Path(out)
+    started = time.perf_counter()
+    results = {}
+    for name in EXPERIMENTS:
+        begun = time.perf_counter()
+        results[name] = run(name, data, out / name, seeds, quick, overrides, log, runs=out / "runs")
+        log(f"{name}: done in {time.perf_counter() - begun:.0f} s")
+    lines = [f"# All experiments on `{data}`", "", f"Seeds: {', '.join(map(str, seeds))}."
+             + (" Quick mode." if quick else ""), "",
+             "| experiment | conditions | training time, all seeds (s) | report |", "| :-- | --: | --: | :-- |"]
+    for name, conditions in results.items():
+        train = sum(r["train_seconds"] for r in conditions.values())
+        lines.append(f"| {name} | {len(conditions)} | {train:.0f} | [{name}/report.md]({name}/report.md) |")
+    lines += ["", f"Wall time of this invocation: {time.perf_counter() - started:.0f} s (a run shared by several "
+              "experiments is trained once and counted in each; a resumed suite counts only what it ran).", ""]
+    atomic_write_text(out / "report.md", "\n".join(lines))
+    return results
+
+
+def config_key(config: Config) -> str:
+    """A short hash of the resolved config: equal configs train equal runs (training is deterministic)."""
+    text = json.dumps(config.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _run_folder(place: Path, config: Config, runs: str | Path | None) -> Path:
+    """``place`` itself, or with ``runs`` a link at ``place`` to ``runs/<config key>``."""
+    if runs is None:
+        return place
+    shared = Path(runs) / config_key(config)
+    shared.mkdir(parents=True, exist_ok=True)
+    if not place.is_symlink():
+        if place.exists():
+            raise ConfigError(f"{place} is a run folder of its own; give this experiment a new --out to share runs")
+        place.parent.mkdir(parents=True, exist_ok=True)
+        place.symlink_to(os.path.relpath(shared, place.parent), target_is_directory=True)
+    return place
+
+
+def _training_seconds(run_dir: Path) -> float:
+    """Training time recorded in a run's history (survives resumption, unlike a wall clock)."""
+    history = run_dir / "history.json"
+    return sum(epoch.get("seconds", 0.0) for epoch in json.loads(history.read_text())) if history.exists() else 0.0
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -159,8 +225,9 @@ def _report(name, experiment, data, seeds, quick, results) -> str:
     for condition, summary in summaries.items():
         cells = [f"{100 * summary['per_class'][c]['wa']['mean']:.1f} | {100 * summary['per_class'][c]['f1']['mean']:.1f}" for c in classes]
         lines.append(f"| {condition} | " + " | ".join(cells) + " |")
-    lines += ["", "Time per condition (all seeds, training and evaluation):", ""]
-    lines += [f"- {c}: {r['seconds']:.0f} s" for c, r in results.items()]
+    lines += ["", "Time per condition, all seeds: training (from the runs' histories, so a resumed or shared run "
+              "counts its full training) and the wall time of this invocation (training still to do + evaluation):", ""]
+    lines += [f"- {c}: training {r['train_seconds']:.0f} s; this invocation {r['seconds']:.0f} s" for c, r in results.items()]
     if experiment.subsets:
         for condition, r in results.items():
             lines += ["", f"## {condition}: test-time modality subsets", "", "Missing modalities imagined:", "",
