@@ -265,11 +265,14 @@ def test_translators_learn_the_toy_mapping(tmp_path, cache):
     assert np.mean([after["seqdis_emotion_accuracy"][f"{a}_to_{b}"] for a, b in PAIRS]) > 0.33
 
 
-def test_an_exported_model_predicts_like_its_run(tmp_path, cache):
-    from xmer.inference import Recognizer, export_model
+def test_an_exported_model_predicts_like_its_run(tmp_path, cache, capsys):
+    from xmer.cli import main
+    from xmer.inference import Recognizer
 
     Trainer(load_config(None, SMALL + TOY + ["train.epochs=1"]), tmp_path / "run").fit()
-    out = export_model(tmp_path / "run", tmp_path / "slim")
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "slim")]) == 0
+    assert "MB" in capsys.readouterr().out
+    out = tmp_path / "slim"
     assert (out / "checkpoints" / "best.pt").stat().st_size < (tmp_path / "run" / "checkpoints" / "best.pt").stat().st_size / 2
     rng = np.random.default_rng(0)
     features = {"audio": rng.normal(size=(9, 24)).astype(np.float32)}

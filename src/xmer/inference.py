@@ -30,8 +30,8 @@ DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
 
 
 def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write the parts of a run folder that prediction needs, small: ``model.json``, ``config.yaml``
-    and ``checkpoints/best.pt`` holding only the config and the weights in float16 (no optimiser
+    """Write the parts of a run folder that prediction needs, small: ``model.json``, ``config.yaml``,
+    ``metrics.json`` (when the run was evaluated) and ``checkpoints/best.pt`` holding only the config and the weights in float16 (no optimiser
     state; the discriminators, which only training uses, are dropped). Returns ``out_dir``."""
     from xmer.io import atomic_path
     from xmer.training.checkpoint import write_json
@@ -44,7 +44,9 @@ def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
     with atomic_path(out_dir / "checkpoints" / "best.pt") as tmp:
         torch.save({"config": payload["config"], "model": weights, "state": payload.get("state", {})}, tmp)
     write_json(out_dir / "model.json", read_json(run_dir / "model.json"))
-    (out_dir / "config.yaml").write_text((run_dir / "config.yaml").read_text())
+    for name in ("config.yaml", "metrics.json"):  # the metrics of its evaluation travel with the model
+        if (run_dir / name).is_file():
+            (out_dir / name).write_text((run_dir / name).read_text())
     return out_dir
 
 
