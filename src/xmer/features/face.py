@@ -25,7 +25,7 @@ import numpy as np
 
 from xmer.errors import ConfigError, DataError
 from xmer.features import INSTALL_HINT
-from xmer.features.media import IMAGE_SUFFIXES, check_file, require_av
+from xmer.features.media import IMAGE_SUFFIXES, check_file, error_reason, open_av
 
 FACE_SIZE = 48
 """Side of the square grey face crop, as in FER2013 (the front-end's input size)."""
@@ -106,12 +106,7 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def _decode_video(path: Path, fps: float | None, max_frames: int | None, notes: list[str] | None = None) -> Iterator[Frame]:
-    av = require_av()
-    try:
-        container = av.open(str(path))
-    except Exception as error:
-        raise DataError(f"{path}: unsupported or corrupt media file ({_reason(error)})") from None
-    with container:
+    with open_av(path) as container:
         stream = next((s for s in container.streams if s.type == "video"), None)
         if stream is None:
             from xmer.features import ModalityAbsent
@@ -134,16 +129,11 @@ def _decode_video(path: Path, fps: float | None, max_frames: int | None, notes: 
                     return
         except Exception as error:
             if kept == 0:
-                raise DataError(f"{path}: corrupt or truncated video ({_reason(error)})") from None
+                raise DataError(f"{path}: corrupt or truncated video ({error_reason(error)})") from None
             if notes is not None:  # keep what decoded before the damage
-                notes.append(f"{path}: decoding stopped after frame {index} ({_reason(error)})")
+                notes.append(f"{path}: decoding stopped after frame {index} ({error_reason(error)})")
     if index < 0:
         raise DataError(f"{path}: no decodable video frames (corrupt or truncated)")
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:300]
 
 
 def read_frames(

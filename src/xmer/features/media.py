@@ -47,6 +47,21 @@ def require_av():
     return av
 
 
+def open_av(path: Path):
+    """``av.open(path)``, or a DataError naming the file when FFmpeg cannot read it."""
+    av = require_av()
+    try:
+        return av.open(str(path))
+    except Exception as error:
+        raise DataError(f"{path}: unsupported or corrupt media file ({error_reason(error)})") from None
+
+
+def error_reason(error: BaseException) -> str:
+    """The first line of an exception's message (FFmpeg's can run to pages), for an error message."""
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
 def check_file(path: str | Path) -> Path:
     """``path`` as a Path, after checking that it is a non-empty regular file (DataError if not)."""
     path = Path(path)
@@ -120,12 +135,7 @@ def probe(path: str | Path) -> MediaInfo:
     except DataError:
         raise
     except Exception as error:
-        raise DataError(f"{path}: unsupported or corrupt media file ({_reason(error)})") from None
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:300]
+        raise DataError(f"{path}: unsupported or corrupt media file ({error_reason(error)})") from None
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
@@ -167,13 +177,13 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
     try:
         f = sf.SoundFile(str(path))
     except Exception as error:
-        raise _NotForSoundfile(f"{path}: cannot read audio ({_reason(error)})") from None
+        raise _NotForSoundfile(f"{path}: cannot read audio ({error_reason(error)})") from None
     try:
         with f:
             expected, rate = f.frames, f.samplerate
             samples = f.read(dtype="float32", always_2d=True)
     except Exception as error:  # the header was fine, the data is not
-        raise DataError(f"{path}: corrupt or truncated audio data ({_reason(error)})") from None
+        raise DataError(f"{path}: corrupt or truncated audio data ({error_reason(error)})") from None
     # libsndfile quietly reads what is there when the data is cut off: compare with the header.
     missing = _wav_missing_bytes(path)
     if missing:
@@ -209,11 +219,7 @@ def _wav_missing_bytes(path: Path) -> int:
 
 def _read_av(path: Path) -> tuple[np.ndarray, int]:
     av = require_av()
-    try:
-        container = av.open(str(path))
-    except Exception as error:
-        raise DataError(f"{path}: unsupported or corrupt media file ({_reason(error)})") from None
-    with container:
+    with open_av(path) as container:
         stream = next((s for s in container.streams if s.type == "audio"), None)
         if stream is None:
             raise ModalityAbsent(f"{path}: no audio track")
@@ -230,7 +236,7 @@ def _read_av(path: Path) -> tuple[np.ndarray, int]:
             for out in resampler.resample(None):
                 pieces.append(out.to_ndarray())
         except Exception as error:
-            raise DataError(f"{path}: corrupt or truncated audio stream ({_reason(error)})") from None
+            raise DataError(f"{path}: corrupt or truncated audio stream ({error_reason(error)})") from None
     if not pieces or not rate:
         raise ModalityAbsent(f"{path}: the audio track holds no samples")
     channels = min(p.shape[0] for p in pieces)
@@ -301,7 +307,7 @@ def collect_features(
         except ConfigError:
             raise
         except Exception as error:  # a library failing on odd input: report it, keep the others
-            notes[modality] = f"{_describe(modality, source)}: {name} failed ({type(error).__name__}: {_reason(error)})"
+            notes[modality] = f"{_describe(modality, source)}: {name} failed ({type(error).__name__}: {error_reason(error)})"
             continue
         if array.ndim != 2 or array.shape[0] == 0 or not np.isfinite(array).all():
             notes[modality] = f"{_describe(modality, source)}: {name} gave no usable features (shape {array.shape})"
