@@ -143,3 +143,20 @@ def test_bad_media_gives_one_clear_line(media_run, tmp_path, capsys):
     assert code == 2 and "junk.wav" in err and "Traceback" not in err
     assert main(["predict", str(run)]) == 2
     assert "either --features" in capsys.readouterr().err
+
+
+def test_the_default_model_predicts_a_video_with_no_run_folder(tmp_path, capsys):
+    """`xmer predict --video clip.mp4` right after install: the shipped model, its card and metrics."""
+    from xmer.data.labels import get_label_space
+    from xmer.inference import DEFAULT_MODEL
+
+    card = (DEFAULT_MODEL / "MODEL_CARD.md").read_text()
+    metrics = json.loads((DEFAULT_MODEL / "metrics.json").read_text())
+    assert f"{100 * metrics['accuracy']:.1f}" in card and f"{100 * metrics['macro_f1']:.1f}" in card
+    assert sum(f.stat().st_size for f in DEFAULT_MODEL.rglob("*") if f.is_file()) < 8e6
+    clip = write_video(tmp_path / "clip.mp4")
+    capsys.readouterr()
+    assert main(["predict", "--video", str(clip), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["labels"] == list(get_label_space("ekman7").labels)
+    assert out["observed"] == ["visual", "audio"] and abs(sum(out["probabilities"].values()) - 1) < 1e-4

@@ -38,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**prediction.to_json(), "notes": notes}))
         return 0
+    if args.run_dir is None:
+        from xmer.inference import DEFAULT_MODEL
+
+        print(f"model: xmer's default model (composite benchmark; {DEFAULT_MODEL / 'MODEL_CARD.md'})")
     print(f"prediction: {prediction.prediction}")
     for label, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
         print(f"  {label:12s} {p:6.3f}  {'#' * round(p * 40)}")
