@@ -80,11 +80,11 @@ def test_building_is_complete_or_absent(tmp_path):
 
 def _tiny_dataset(root, records, arrays, labels=("a", "b"), multi_label=False):
     with building(root) as tmp:
-        for m in {m for r in records for m in r["modalities"]}:
-            dim = next(arrays[(r["id"], m)].shape[1] for r in records if m in r["modalities"])
+        for m in {m for _, m in arrays}:  # a modality a record lists but `arrays` lacks: extraction failed
+            dim = next(a.shape[1] for (_, mm), a in arrays.items() if mm == m)
             with ChunkWriter(tmp / "features", m, dim) as w:
                 for r in records:
-                    if m in r["modalities"]:
+                    if (r["id"], m) in arrays:
                         w.add(r["id"], arrays[(r["id"], m)])
         write_manifest(tmp / "manifest.jsonl", records)
         info = DatasetInfo(name="tiny", labels=tuple(labels), multi_label=multi_label, label_space="tiny", synthetic=True)
@@ -108,6 +108,25 @@ def test_batches_carry_masks_present_ids_and_sources(tmp_path):
     assert batch.mask["visual"].sum(1).tolist() == [3, 0]
     assert batch.mask["text"].tolist() == [[True, True], [False, False]]
     assert torch.all(batch.features["audio"][0] == 0)
+
+
+def test_failed_extractions_leave_modalities_absent_and_empty_samples_out(tmp_path, caplog):
+    records = [
+        {"id": "full", "split": "train", "source": "s", "label": "a", "modalities": ["visual", "audio", "text"]},
+        {"id": "noface", "split": "train", "source": "s", "label": "b", "modalities": ["visual", "audio", "text"]},
+        {"id": "unreadable", "split": "train", "source": "s", "label": "a", "modalities": ["audio"]},
+        {"id": "lost", "split": "test", "source": "s", "label": "a", "modalities": ["audio"]},
+    ]
+    arrays = {("full", m): np.ones((3, 2)) for m in MODALITIES} | {("noface", "audio"): np.ones((4, 2)), ("noface", "text"): np.ones((2, 2))}
+    ds = _tiny_dataset(tmp_path / "d", records, arrays)
+    train = ds.split("train")
+    assert [r["id"] for r in train] == ["full", "noface"] and train[1]["modalities"] == ["audio", "text"]
+    assert "1 sample(s) of split 'train' have no features" in caplog.text and "unreadable" in caplog.text
+    assert [r["id"] for r in ds.split("train", "trimodal")] == ["full"]  # no longer trimodal without its face
+    (batch,) = list(ds.batches(train, batch_size=8))
+    assert batch.present["visual"].tolist() == [True, False]
+    with pytest.raises(DataError, match="no sample of split 'test' has features"):
+        ds.split("test")
 
 
 def test_multi_label_batches(tmp_path):

@@ -9,6 +9,7 @@ uninterrupted one would.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -20,6 +21,8 @@ from xmer.data.contract import Batch, Sample, collate
 from xmer.data.store import FORMAT, SPLITS, FeatureStore, read_manifest
 from xmer.errors import DataError
 from xmer.modalities import MODALITIES
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class PreparedDataset:
             raise DataError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
         if not 0.0 < usage <= 1.0:
             raise DataError(f"data usage {usage} must be in (0, 1]")
-        records = [r for r in self.records if r["split"] == name]
+        records = self._with_features([r for r in self.records if r["split"] == name], name)
         if usage < 1.0:
             primary = [i for i, r in enumerate(records) if set(r["modalities"]) >= set(MODALITIES)]
             order = np.random.default_rng(0).permutation(len(primary))
@@ -141,6 +144,29 @@ class PreparedDataset:
         elif subsets != "all":
             raise DataError(f"unknown subset filter {subsets!r}; expected 'all' or 'trimodal'")
         return records
+
+    def _with_features(self, records: list[dict], split: str) -> list[dict]:
+        """The records as the feature store has them: a modality whose extraction failed (a video
+        with no face, an unreadable file; see ``extract_failures.jsonl``) is absent, and a record
+        with no features at all is left out, with one warning per split, instead of stopping a
+        training run at its first batch. Before any extraction (an empty store) the manifest's
+        records are returned as they are: reading one then says to run ``xmer extract``."""
+        if not self.store.modalities:
+            return records
+        kept, empty = [], []
+        for record in records:
+            present = [m for m in record["modalities"] if self.store.has(record["id"], m)]
+            if not present:
+                empty.append(record["id"])
+            else:
+                kept.append(record if len(present) == len(record["modalities"]) else {**record, "modalities": present})
+        if empty and not kept:
+            raise DataError(f"{self.root}: no sample of split {split!r} has features in {self.root / 'features'} "
+                            "(run `xmer extract`?)")
+        if empty:
+            log.warning("%s: %d sample(s) of split %r have no features and are left out (first: %s); "
+                        "see extract_failures.jsonl", self.root, len(empty), split, ", ".join(empty[:3]))
+        return kept
 
     def encode_label(self, record: dict) -> int | np.ndarray:
         label = record["label"]
