@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -180,6 +182,8 @@ def test_pipeline_trains_translators_first_then_freezes_them(tmp_path, cache):
     trainer.fit()
     assert trainer.state.translator_epochs == 2 and counters[1].calls == 2 * 9
     assert counters[0].calls == 2 * 9
+    phase_one = json.loads((tmp_path / "run" / "translator_history.json").read_text())
+    assert [e["epoch"] for e in phase_one] == [1, 2] and all(e["seconds"] > 0 for e in phase_one)
     for n, p in trainer.model.translator.named_parameters():
         assert torch.equal(frozen[n], p), n
 

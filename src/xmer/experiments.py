@@ -191,9 +191,13 @@ def _run_folder(place: Path, config: Config, runs: str | Path | None) -> Path:
 
 
 def _training_seconds(run_dir: Path) -> float:
-    """Training time recorded in a run's history (survives resumption, unlike a wall clock)."""
-    history = run_dir / "history.json"
-    return sum(epoch.get("seconds", 0.0) for epoch in json.loads(history.read_text())) if history.exists() else 0.0
+    """Training time recorded in a run's histories (survives resumption, unlike a wall clock),
+    the pipeline strategy's translator-only epochs included."""
+    total = 0.0
+    for name in ("history.json", "translator_history.json"):
+        if (run_dir / name).exists():
+            total += sum(epoch.get("seconds", 0.0) for epoch in json.loads((run_dir / name).read_text()))
+    return total
 
 
 def summarise(runs: list[dict]) -> dict:

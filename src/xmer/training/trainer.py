@@ -44,6 +44,7 @@ class RunState:
     translator_epochs: int = 0  # pipeline strategy: translator-only epochs completed
     translator_steps: int = 0  # translator-only updates taken
     history: list[dict] = field(default_factory=list)
+    translator_history: list[dict] = field(default_factory=list)  # pipeline strategy: translator-only epochs
     combinations: dict[str, int] = field(default_factory=dict)  # Algorithm 1 combinations used, by name
 
 
@@ -210,9 +211,14 @@ class Trainer:
         epochs = self.config.method.pipeline_translator_epochs
         while self.state.translator_epochs < epochs:
             epoch = self.state.translator_epochs + 1
+            started = time.perf_counter()
             losses = self.train_epoch(-epoch, step=self.translator_update)
             self.state.translator_epochs = epoch
+            self.state.translator_history = self.state.translator_history + [
+                {"epoch": epoch, **losses, "seconds": round(time.perf_counter() - started, 2)}
+            ]
             save_checkpoint(self.checkpoint_dir / "last.pt", self._payload())
+            write_json(self.run_dir / "translator_history.json", self.state.translator_history)
             self._log(f"translator epoch {epoch:3d}  " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items()))
         self.model.translator.requires_grad_(False)
 
