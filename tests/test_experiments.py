@@ -49,3 +49,14 @@ def test_all_trains_each_distinct_run_once(tmp_path, monkeypatch, capsys):
     assert len(list((out / "runs").iterdir())) < len(distinct)
     results = json.loads((out / "missing" / "results.json").read_text())
     assert results["conditions"]["full method"]["train_seconds"] > 0
+
+
+def test_a_shared_run_link_follows_its_conditions_config(tmp_path):
+    from xmer.config import load_config
+    from xmer.experiments import _run_folder, config_key
+
+    place, runs = tmp_path / "exp" / "cond" / "seed1", tmp_path / "runs"
+    first, second = load_config(None, ["train.seed=1"]), load_config(None, ["train.seed=2"])
+    assert _run_folder(place, first, runs).resolve() == (runs / config_key(first)).resolve()
+    assert _run_folder(place, second, runs).resolve() == (runs / config_key(second)).resolve()  # relinked
+    assert _run_folder(place, second, runs).resolve() == (runs / config_key(second)).resolve()  # idempotent

@@ -59,12 +59,17 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
     ),
     "data_usage": Experiment(
-        "Tables 5/6: 70/80/90/100% of the trimodal training part, without and with augmentation "
-        "(the full method with auxiliary data).",
+        "Tables 5/6: 70/80/90/100% of the trimodal training part, without augmentation, with "
+        "augmentation (translators with SeqDis on the trimodal part: the paper's setting, whose 100% row "
+        "is its '+ SeqDis'), and with augmentation and the auxiliary data (the full method).",
         tuple(
             (f"{pct}% {label}", overrides + (f"data.usage={pct / 100}",))
             for pct in (70, 80, 90, 100)
-            for label, overrides in (("without augmentation", ALONE + TRIMODAL), ("with augmentation", METHOD + ALL))
+            for label, overrides in (
+                ("without augmentation", ALONE + TRIMODAL),
+                ("with augmentation", METHOD + TRIMODAL),
+                ("with augmentation and auxiliary data", METHOD + ALL),
+            )
         ),
     ),
     "modalities": Experiment(
@@ -182,6 +187,8 @@ def _run_folder(place: Path, config: Config, runs: str | Path | None) -> Path:
         return place
     shared = Path(runs) / config_key(config)
     shared.mkdir(parents=True, exist_ok=True)
+    if place.is_symlink() and place.resolve() != shared.resolve():
+        place.unlink()  # the condition's config changed since this link was made: link the new run
     if not place.is_symlink():
         if place.exists():
             raise ConfigError(f"{place} is a run folder of its own; give this experiment a new --out to share runs")
