@@ -160,3 +160,31 @@ def test_the_default_model_predicts_a_video_with_no_run_folder(tmp_path, capsys)
     out = json.loads(capsys.readouterr().out)
     assert out["labels"] == list(get_label_space("ekman7").labels)
     assert out["observed"] == ["visual", "audio"] and abs(sum(out["probabilities"].values()) - 1) < 1e-4
+
+
+@pytest.mark.real_data
+def test_the_default_model_reads_real_faces_it_never_saw(shared_data, tmp_path):
+    """FER2013 PrivateTest faces (held out from the default model and its visual front-end), one
+    image per prediction through `Recognizer.predict_media`: well above chance (14.3%)."""
+    import csv
+    import gzip
+
+    from xmer.inference import Recognizer
+
+    recognizer = Recognizer.load()
+    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # FER2013's label order
+    rows = []
+    with gzip.open(shared_data / "fer2013" / "fer2013.csv.gz", "rt") as f:
+        for row in csv.DictReader(f):
+            if row["Usage"] == "PrivateTest":
+                rows.append(row)
+                if len(rows) == 140:
+                    break
+    correct = 0
+    for i, row in enumerate(rows):
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), np.array(row["pixels"].split(), dtype=np.uint8).reshape(48, 48))
+        prediction, _ = recognizer.predict_media(image=path)
+        assert prediction.observed == ["visual"]
+        correct += prediction.prediction == names[int(row["emotion"])]
+    assert correct / len(rows) > 0.45, correct / len(rows)
