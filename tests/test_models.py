@@ -244,9 +244,10 @@ def test_wrong_feature_size_names_the_modality():
         model(batch)
 
 
-def test_training_is_deterministic():
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_training_is_deterministic(name):
     def run() -> list[torch.Tensor]:
-        model = make_model(seed=3)
+        model = make_model(name, seed=3)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         batch = make_batch(make_samples(SUBSETS, False), False)
         torch.manual_seed(5)
