@@ -21,36 +21,7 @@ from xmer.data.store import FeatureStore, write_manifest  # noqa: E402
 from xmer.errors import ConfigError, DataError  # noqa: E402
 from xmer.features import features_from_media  # noqa: E402
 
-
-def tone(seconds=1.0, rate=16_000, freq=440.0, amp=0.3, channels=1) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    wave = amp * np.sin(2 * np.pi * freq * t) + 0.01 * np.random.default_rng(int(freq)).standard_normal(t.size)
-    return np.repeat(wave[:, None], channels, axis=1).astype(np.float32)
-
-
-def write_video(path: Path, seconds=0.6, audio: np.ndarray | None = None, rate=44_100) -> Path:
-    """A small MPEG-4 video (grey frames), with ``audio`` (N, 2) muxed in as AAC if given."""
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("mpeg4", rate=25)
-        video.width, video.height, video.pix_fmt = 96, 64, "yuv420p"
-        track = None
-        if audio is not None:
-            track = out.add_stream("aac", rate=rate)
-            track.layout = "stereo"
-        for i in range(int(seconds * 25)):
-            for packet in video.encode(av.VideoFrame.from_ndarray(np.full((64, 96, 3), 100, np.uint8), format="rgb24")):
-                out.mux(packet)
-        for packet in video.encode():
-            out.mux(packet)
-        if track is not None:
-            for start in range(0, audio.shape[0], 1024):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[start : start + 1024].T), format="fltp", layout="stereo")
-                frame.sample_rate, frame.pts = rate, start
-                for packet in track.encode(frame):
-                    out.mux(packet)
-            for packet in track.encode():
-                out.mux(packet)
-    return path
+from test_features_audio import tone, write_video  # noqa: E402  (the audio tests' media writers)
 
 
 def make_dataset(root: Path, outside: Path) -> Path:
