@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     trainer = Trainer(config, args.out)
     state = trainer.fit(resume=args.resume)
+    if not trainer.context.is_main:  # one line per run, not per torchrun rank
+        return 0
     print(f"run folder: {args.out}  best epoch {state.best_epoch}  valid {config.train.selection_metric} {state.best_score:.4f}")
     print(f"next: xmer evaluate {args.out} --split test")
     return 0

@@ -29,6 +29,7 @@ from xmer.modalities import parse_subset
 from xmer.models.system import build_system
 from xmer.training.objectives import subsample_steps, translation_objectives
 from xmer.training.checkpoint import environment, load_checkpoint, save_checkpoint, write_json
+from xmer.training.distributed import Context, average_gradients, barrier, check_in_sync, init_from_env, shard
 
 CHECKPOINTS = "checkpoints"
 
@@ -69,13 +70,20 @@ def open_dataset(config: Config) -> PreparedDataset:
 
 
 class Trainer:
-    """Trains one model on one prepared dataset into a run folder."""
+    """Trains one model on one prepared dataset into a run folder (one process, or one rank of a
+    torchrun job: see :mod:`xmer.training.distributed`)."""
+
+    context = Context()  # not distributed unless __init__ finds torchrun's environment
 
     def __init__(self, config: Config, run_dir: str | Path, dataset: PreparedDataset | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
         self.dataset = dataset or open_dataset(config)
         self.device = resolve_device(config.train.device)
+        self.context = init_from_env(self.device)
+        if self.device.type == "cuda" and self.context.distributed:
+            self.device = torch.device("cuda", self.context.local_rank)
+            torch.cuda.set_device(self.device)
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
         self.train_records = self.dataset.split("train", config.data.train_subsets, config.data.usage)
@@ -85,7 +93,8 @@ class Trainer:
         if not self.valid_records:
             raise DataError(f"{self.dataset.root}: no validation samples (split 'valid')")
         self.input_dims = self.dataset.dims
-        self._build(len(self.dataset.labels), self.dataset.multi_label, math.ceil(len(self.train_records) / config.data.batch_size))
+        per_rank = math.ceil(len(self.train_records) / self.context.world)
+        self._build(len(self.dataset.labels), self.dataset.multi_label, math.ceil(per_rank / config.data.batch_size))
 
     def _build(self, num_classes: int, multi_label: bool, steps_per_epoch: int) -> None:
         """The model, its optimisers and the schedule (needs ``config``, ``device``, ``input_dims``)."""
@@ -146,10 +155,12 @@ class Trainer:
             return
         if last.exists():
             raise DataError(f"run folder {self.run_dir} already holds a run; pass --resume to continue it or choose another --out")
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        save_config(self.config, self.run_dir / "config.yaml")
-        write_json(self.run_dir / "environment.json", environment())
-        write_json(self.run_dir / "model.json", self.model_card())
+        if self.context.is_main:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.config, self.run_dir / "config.yaml")
+            write_json(self.run_dir / "environment.json", environment())
+            write_json(self.run_dir / "model.json", self.model_card())
+        barrier(self.context)
 
     def _payload(self) -> dict:
         return {
@@ -183,6 +194,7 @@ class Trainer:
             epoch = self.state.epoch + 1
             started = time.perf_counter()
             losses = self.train_epoch(epoch)
+            check_in_sync(self.model, self.context)  # torchrun: the replicas took the same steps
             metrics = self.validate()
             score = metrics[cfg.selection_metric]
             improved = score > self.state.best_score
@@ -192,17 +204,20 @@ class Trainer:
             ]
             if improved:
                 self.state.best_score, self.state.best_epoch = score, epoch
-                save_checkpoint(self.checkpoint_dir / "best.pt", self._payload())
-            save_checkpoint(self.checkpoint_dir / "last.pt", self._payload())
-            write_json(self.run_dir / "history.json", self.state.history)
-            if self.state.combinations:
-                write_json(self.run_dir / "combinations.json", dict(sorted(self.state.combinations.items())))
+            if self.context.is_main:
+                if improved:
+                    save_checkpoint(self.checkpoint_dir / "best.pt", self._payload())
+                save_checkpoint(self.checkpoint_dir / "last.pt", self._payload())
+                write_json(self.run_dir / "history.json", self.state.history)
+                if self.state.combinations:
+                    write_json(self.run_dir / "combinations.json", dict(sorted(self.state.combinations.items())))
             self._log(
                 f"epoch {epoch:3d}  loss {losses['loss']:.4f}  valid {cfg.selection_metric} {score:.4f}"
                 + ("  *best*" if improved else "")
             )
-        if self.state.history:
+        if self.state.history and self.context.is_main:
             plot_curves(self.state.history, self.run_dir / "curves.png")
+        barrier(self.context)  # the run folder is complete before any rank returns
         self._log(f"best epoch {self.state.best_epoch}: valid {cfg.selection_metric} {self.state.best_score:.4f}")
         return self.state
 
@@ -217,8 +232,9 @@ class Trainer:
             self.state.translator_history = self.state.translator_history + [
                 {"epoch": epoch, **losses, "seconds": round(time.perf_counter() - started, 2)}
             ]
-            save_checkpoint(self.checkpoint_dir / "last.pt", self._payload())
-            write_json(self.run_dir / "translator_history.json", self.state.translator_history)
+            if self.context.is_main:
+                save_checkpoint(self.checkpoint_dir / "last.pt", self._payload())
+                write_json(self.run_dir / "translator_history.json", self.state.translator_history)
             self._log(f"translator epoch {epoch:3d}  " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items()))
         self.model.translator.requires_grad_(False)
 
@@ -227,14 +243,15 @@ class Trainer:
         self.model.train()
         step = step or self.train_step
         cfg = self.config
+        records = shard(self.train_records, self.context, seed=cfg.train.seed * 100_003 + epoch)  # all, in one process
         batches = self.dataset.batches(
-            self.train_records,
+            records,
             cfg.data.batch_size,
             dims=self.input_dims,
             shuffle_seed=cfg.train.seed * 100_003 + epoch,
             max_steps=cfg.data.max_steps,
         )
-        total = math.ceil(len(self.train_records) / cfg.data.batch_size)
+        total = math.ceil(len(records) / cfg.data.batch_size)
         bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False, disable=not self._show_progress())
         sums: dict[str, float] = {}
         count = 0
@@ -264,6 +281,7 @@ class Trainer:
         loss = recognizer.loss(recognizer(batch_in), batch_in.labels)  # (B', K) logits
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(self.optimizer.param_groups[0]["params"], self.context)  # no-op in one process
         if self.config.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], self.config.train.grad_clip)
         self.optimizer.step()
@@ -292,6 +310,7 @@ class Trainer:
         self.discriminator_optimizer.zero_grad(set_to_none=True)
         g_total.backward(inputs=translator_params, retain_graph=True)
         d_total.backward(inputs=list(self.model.discriminators.parameters()))
+        average_gradients(translator_params + list(self.model.discriminators.parameters()), self.context)
         if self.config.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(translator_params, self.config.train.grad_clip)
         self.translator_optimizer.step()
@@ -309,10 +328,10 @@ class Trainer:
     # -- output -----------------------------------------------------------------------------------
 
     def _show_progress(self) -> bool:
-        return self.config.train.progress and sys.stderr.isatty()
+        return self.config.train.progress and sys.stderr.isatty() and self.context.is_main
 
     def _log(self, message: str) -> None:
-        if self.config.train.progress:
+        if self.config.train.progress and self.context.is_main:
             tqdm.write(message, file=sys.stderr)
 
 
