@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_models import CLASSES, DIMS, TINY, make_batch, make_model, make_samples
+from test_models import CLASSES, DIMS, TINY, fit, make_batch, make_model, make_samples
 from xmer.data.contract import Sample, collate
 from xmer.errors import ConfigError
 from xmer.modalities import MODALITIES, SUBSETS
@@ -115,12 +115,7 @@ def test_baselines_learn_a_cross_modal_task_with_missing_modalities(name, multi_
         samples.append(Sample(f"s{i}", "test", features, target))
     batch = collate(samples, MODALITIES, dims, classes, multi_label)
     torch.manual_seed(0)
-    model = build_model(dataclasses.replace(TINY, name=name), dims, classes, multi_label)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(50):
-        optimizer.zero_grad()
-        model.loss(model(batch), batch.labels).backward()
-        optimizer.step()
+    model = fit(build_model(dataclasses.replace(TINY, name=name), dims, classes, multi_label), batch, steps=50)
     model.eval()
     with torch.no_grad():
         predicted = model(batch).argmax(-1)

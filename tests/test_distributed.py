@@ -66,3 +66,25 @@ def test_torchrun_two_ranks_train_one_run_in_sync(tmp_path, monkeypatch):
 
     assert main(["evaluate", str(out), "--split", "test", "--no-subsets"]) == 0
     shutil.rmtree(out)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun not installed beside this Python")
+def test_replicas_that_drift_apart_stop_the_run(tmp_path, monkeypatch):
+    """Without the gradient all-reduce the ranks diverge, and the per-epoch check says so."""
+    monkeypatch.setenv("XMER_CACHE", str(tmp_path / "cache"))
+    script = tmp_path / "unsynced.py"
+    script.write_text(
+        "import sys\n"
+        "import xmer.training.trainer as trainer\n"
+        "trainer.average_gradients = lambda parameters, context: None  # break the sync on purpose\n"
+        "from xmer.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    overrides = ["train.epochs=1", "train.threads=1", "train.progress=false", "data.toy.trimodal=32",
+                 "data.toy.bimodal=8", "data.toy.unimodal=8", "data.toy.valid=16", "data.toy.test=16",
+                 "data.batch_size=16", "model.d_model=32", "model.d_ff=32"]
+    command = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script), "train", "--out", str(tmp_path / "run")]
+    command += [arg for key in overrides for arg in ("--set", key)]
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "replicas out of sync" in done.stderr

@@ -42,6 +42,16 @@ def make_model(name: str = "recognizer", multi_label: bool = False, seed: int = 
     return build_model(config, DIMS, CLASSES, multi_label)
 
 
+def fit(model: torch.nn.Module, batch: Batch, steps: int, lr: float = 3e-3) -> torch.nn.Module:
+    """``steps`` Adam steps of the model's own loss on one batch."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model.loss(model(batch), batch.labels).backward()
+        optimizer.step()
+    return model
+
+
 def pad_batch(batch: Batch, extra: int, seed: int = 1) -> Batch:
     """The same batch with ``extra`` more padded steps per modality, holding random garbage."""
     generator = torch.Generator().manual_seed(seed)
@@ -248,13 +258,9 @@ def test_wrong_feature_size_names_the_modality():
 def test_training_is_deterministic(name):
     def run() -> list[torch.Tensor]:
         model = make_model(name, seed=3)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         batch = make_batch(make_samples(SUBSETS, False), False)
         torch.manual_seed(5)
-        for _ in range(3):
-            optimizer.zero_grad()
-            model.loss(model(batch), batch.labels).backward()
-            optimizer.step()
+        fit(model, batch, steps=3, lr=1e-3)
         return [p.detach().clone() for p in model.parameters()]
 
     assert all(torch.equal(a, b) for a, b in zip(run(), run()))
@@ -271,12 +277,7 @@ def test_model_learns_an_easy_task(name):
         features = {"visual": visual, "audio": rng.normal(size=(5, DIMS["audio"])).astype(np.float32)}
         samples.append(Sample(f"s{i}", "test", features, label))
     batch = make_batch(samples, False)
-    model = make_model(name)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(50):
-        optimizer.zero_grad()
-        model.loss(model(batch), batch.labels).backward()
-        optimizer.step()
+    model = fit(make_model(name), batch, steps=50)
     model.eval()
     with torch.no_grad():
         accuracy = (model(batch).argmax(-1) == batch.labels).float().mean().item()

@@ -88,6 +88,18 @@ def test_bad_requests_get_400_naming_the_problem_and_the_server_keeps_serving(se
     assert call(url + "/health")[0] == 200
 
 
+def test_an_internal_failure_is_a_json_500_and_the_server_keeps_serving(server, monkeypatch):
+    url, service = server
+
+    def broken(features):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(service.recognizer, "predict", broken)
+    status, out = post(url, {"features": {"audio": [[0.0] * service.recognizer.input_dims["audio"]]}})
+    assert status == 500 and "RuntimeError: simulated bug" in out["error"]
+    assert call(url + "/health")[0] == 200
+
+
 def test_unknown_endpoint_and_wrong_method(server):
     url, _ = server
     assert call(url + "/nope")[0] == 404

@@ -15,8 +15,9 @@ A ``/predict`` body is one JSON object with any non-empty subset of::
     "features": {"audio": [[...], ...], ...}                 ((T, D) lists per modality, instead of media)
 
 Media go through the same extractors as ``xmer predict`` (the file name's suffix tells the format).
-Bad input is answered with status 400 and ``{"error": "..."}`` naming what is wrong; the server
-keeps serving. Requests are answered one at a time (one model, one lock): run several processes
+Bad input is answered with status 400 and ``{"error": "..."}`` naming what is wrong, a failure of
+xmer itself with 500 and the same shape (and a traceback in the server's log); the server keeps
+serving. Requests are answered one at a time (one model, one lock): run several processes
 behind a load balancer to use more cores.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import tempfile
 import threading
 from http import HTTPStatus
@@ -35,6 +37,8 @@ import numpy as np
 
 from xmer.errors import DataError, XmerError
 from xmer.inference import Recognizer
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 200 * 1024 * 1024
 MEDIA_FIELDS = ("video", "audio", "image")
@@ -60,6 +64,9 @@ class PredictionService:
                 return HTTPStatus.OK, self.predict(_parse(body))
             except XmerError as error:
                 return HTTPStatus.BAD_REQUEST, {"error": str(error)}
+            except Exception as error:  # a bug, not bad input: answer in JSON and keep serving
+                log.exception("POST /predict failed")
+                return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error ({type(error).__name__}: {error})"}
         return HTTPStatus.NOT_FOUND, {"error": f"no endpoint {method} {route}; try GET /health, GET /model, POST /predict"}
 
     def predict(self, request: dict) -> dict:
