@@ -57,6 +57,11 @@ def test_a_run_writes_its_folder_and_learns(tmp_path, cache):
     assert len(subsets) == 7
     assert subsets["visual+audio+text"]["accuracy"] > max(subsets[m]["accuracy"] for m in ("visual", "audio", "text"))
     assert "synthetic" in (run / "report.md").read_text()
+    # Calibrated on validation after training (issue 10.5): a temperature in the card, ECE in the metrics.
+    assert card["temperature"] > 0 and card["calibration"]["ece_after"] <= card["calibration"]["ece_before"] + 1e-6
+    assert 0 <= metrics["ece"] <= 1 and "ece" in metrics["definitions"]
+    if card["temperature"] != 1.0:
+        assert "ece_uncalibrated" in metrics
 
 
 def test_an_existing_run_is_not_overwritten(tmp_path, cache):

@@ -95,6 +95,7 @@ class Recognizer:
         if not any(k.startswith("discriminators.") for k in weights) and model.discriminators is not None:
             model.discriminators = None  # an exported model: prediction never uses the discriminators
         model.load_state_dict(weights)  # float16 weights of an exported model are cast on copy
+        model.temperature = float(card.get("temperature", 1.0))  # fitted on validation after training
         return cls(model, card, config, device)
 
     # -- predicting ---------------------------------------------------------------------------

@@ -16,10 +16,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from xmer.config import Config, save_config
+from xmer.data.contract import modality_dropout
 from xmer.data.dataset import PreparedDataset
 from xmer.errors import ConfigError, DataError
 from xmer.evaluation.evaluate import predict_records
@@ -28,7 +30,7 @@ from xmer.evaluation.report import plot_curves
 from xmer.modalities import parse_subset
 from xmer.models.system import build_system
 from xmer.training.objectives import subsample_steps, translation_objectives
-from xmer.training.checkpoint import environment, load_checkpoint, save_checkpoint, write_json
+from xmer.training.checkpoint import environment, load_checkpoint, read_json, save_checkpoint, write_json
 from xmer.training.distributed import Context, average_gradients, barrier, check_in_sync, init_from_env, shard
 
 CHECKPOINTS = "checkpoints"
@@ -106,6 +108,8 @@ class Trainer:
             raise ConfigError(f"method.strategy {method.strategy!r}: expected 'end_to_end' or 'pipeline'")
         if method.recognizer_steps_per_translator_step < 1:
             raise ConfigError("method.recognizer_steps_per_translator_step must be >= 1")
+        if not 0.0 <= method.modality_dropout < 1.0:
+            raise ConfigError(f"method.modality_dropout {method.modality_dropout!r}: expected a probability in [0, 1)")
         try:
             self.imaginable = parse_subset(method.augment_modalities)
         except ValueError as error:
@@ -217,9 +221,38 @@ class Trainer:
             )
         if self.state.history and self.context.is_main:
             plot_curves(self.state.history, self.run_dir / "curves.png")
+            self.calibrate()
         barrier(self.context)  # the run folder is complete before any rank returns
         self._log(f"best epoch {self.state.best_epoch}: valid {cfg.selection_metric} {self.state.best_score:.4f}")
         return self.state
+
+    def calibrate(self) -> None:
+        """Fit the softmax temperature of the best checkpoint on the validation split and record it,
+        with the validation ECE before and after, in ``model.json`` (single-label sets only).
+
+        Leaves the best checkpoint's weights in :attr:`model` (training is over when this runs).
+        """
+        if self.dataset.multi_label or not (self.checkpoint_dir / "best.pt").is_file():
+            return
+        from xmer.evaluation.calibration import expected_calibration_error, fit_temperature, softmax
+
+        self.model.load_state_dict(load_checkpoint(self.checkpoint_dir / "best.pt")["model"])
+        self.model.temperature = 1.0
+        y_true, probs = predict_records(self.model, self.dataset, self.valid_records, self.config.data.batch_size,
+                                        self.input_dims, self.device, max_steps=self.config.data.max_steps)
+        log_probs = np.log(np.clip(probs, 1e-12, None))  # logits up to a per-row constant: same softmax at any T
+        temperature = fit_temperature(log_probs, y_true)
+        card = read_json(self.run_dir / "model.json")
+        card["temperature"] = round(temperature, 4)
+        card["calibration"] = {
+            "split": "valid", "method": "temperature scaling (Guo et al. 2017)",
+            "ece_before": round(expected_calibration_error(probs, y_true), 4),
+            "ece_after": round(expected_calibration_error(softmax(log_probs, temperature), y_true), 4),
+        }
+        write_json(self.run_dir / "model.json", card)
+        self.model.temperature = temperature
+        self._log(f"calibrated: temperature {temperature:.3f}, valid ECE {card['calibration']['ece_before']:.3f} -> "
+                  f"{card['calibration']['ece_after']:.3f}")
 
     def _pretrain_translators(self) -> None:
         """Pipeline strategy, phase 1: train the translators alone; they are frozen afterwards."""
@@ -268,6 +301,10 @@ class Trainer:
         n-th step one translator-only update; returns the named losses."""
         method = self.config.method
         recognizer = self.model.recognizer
+        observed = batch
+        if method.modality_dropout:
+            dropper = torch.Generator().manual_seed(self.config.train.seed * 1_000_039 + self.state.step)
+            batch = batch.withhold(modality_dropout(batch.present, method.modality_dropout, dropper))
         if self.model.can_imagine():
             end_to_end = method.strategy == "end_to_end"
             sampler = torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + self.state.step)
@@ -291,7 +328,7 @@ class Trainer:
         # The paper's 1:n (Table 9): a translator-only update once every n recogniser steps.
         if (self.model.can_imagine() and method.strategy == "end_to_end"
                 and self.state.step % method.recognizer_steps_per_translator_step == 0):
-            losses.update(self.translator_update(batch))
+            losses.update(self.translator_update(observed))  # the translators learn from every real modality
         return losses
 
     def translator_update(self, batch) -> dict[str, float]:
