@@ -14,7 +14,7 @@ from pathlib import Path
 
 from xmer.data.labels import LabelSpace
 from xmer.data.sources.base import PrepareSummary, RawSample, Scan, Source, prepare_source
-from xmer.data.sources.clips import AFEW, EMODB, RAVDESS, TESS
+from xmer.data.sources.clips import AFEW, EMODB, RAVDESS, TESS, URDU
 from xmer.data.sources.composite import Composite
 from xmer.data.sources.csd import CMUMOSEI, CMUMOSI
 from xmer.data.sources.iemocap import IEMOCAP
@@ -27,7 +27,7 @@ SOURCES: dict[str, Source] = {
     s.name: s
     for s in (
         CMUMOSEI(), CMUMOSI(), MultPickle(), MMSAPickle(), IEMOCAP(), RAVDESS(), CKPlus(), FER2013(), AFEW(),
-        SemEval2018EC(), GoEmotions(), MELD(), TESS(), EMODB(), Composite(),
+        SemEval2018EC(), GoEmotions(), MELD(), TESS(), EMODB(), URDU(), Composite(),
     )
 }
 """Source name -> :class:`Source`. The CLI's choices, the docs table and the tests read this dict."""
