@@ -11,7 +11,8 @@ from xmer.data.sources import SOURCES, sources_table
 
 ISSUE_SOURCES = {
     "cmu-mosei", "cmu-mosi", "mult-pkl", "mmsa-pkl", "iemocap", "ravdess", "ckplus", "fer2013", "afew",
-    "semeval2018-ec", "goemotions", "meld", "tess", "emodb", "composite",
+    "semeval2018-ec", "goemotions", "meld", "tess", "emodb", "urdu", "xed", "emorynlp", "dailydialog", "isear",
+    "wassa2017", "composite",
 }
 
 
