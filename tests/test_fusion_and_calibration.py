@@ -80,5 +80,9 @@ def test_training_with_modality_dropout_learns(tmp_path, monkeypatch):
             "train.lr=0.003", "train.warmup_steps=5", "train.progress=false", "train.epochs=4"]
     with pytest.raises(ConfigError, match="modality_dropout"):
         Trainer(load_config(None, tiny + ["method.modality_dropout=1.0"]), tmp_path / "bad")
-    state = Trainer(load_config(None, tiny + ["method.modality_dropout=0.5"]), tmp_path / "run").fit()
-    assert state.best_score > 0.5  # macro-F1 on 4 classes, chance 0.25
+    state = Trainer(load_config(None, tiny + ["method.modality_dropout=0.5", "train.select_on_subsets=true"]),
+                    tmp_path / "run").fit()
+    # Selected on the macro-F1 averaged over the 7 subsets (a single modality alone is weak on the toy set).
+    best = state.history[state.best_epoch - 1]
+    assert state.best_score == best["valid_subset_mean_macro_f1"] < best["valid_macro_f1"]
+    assert state.best_score > 0.4  # chance 0.25

@@ -128,6 +128,7 @@ class TrainConfig:
     grad_clip: float = doc(1.0, "clip the gradient norm to this value (0: off)")
     patience: int = doc(6, "stop after this many epochs without a better validation score")
     selection_metric: str = doc("macro_f1", "validation metric that picks the best checkpoint (higher is better)")
+    select_on_subsets: bool = doc(False, "score a checkpoint by the selection metric averaged over the 7 modality subsets of the validation split (for a model that must serve any subset, like the default model)")
     device: str = doc("auto", "'auto' (CUDA when available, else CPU), 'cpu' or 'cuda[:N]'")
     threads: int = doc(0, "torch CPU threads (0: torch's default)")
     progress: bool = doc(True, "show a progress bar")

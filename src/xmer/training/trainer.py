@@ -27,7 +27,7 @@ from xmer.errors import ConfigError, DataError
 from xmer.evaluation.evaluate import predict_records
 from xmer.evaluation.metrics import compute_metrics
 from xmer.evaluation.report import plot_curves
-from xmer.modalities import parse_subset
+from xmer.modalities import SUBSETS, parse_subset
 from xmer.models.system import build_system
 from xmer.training.objectives import subsample_steps, translation_objectives
 from xmer.training.checkpoint import environment, load_checkpoint, read_json, save_checkpoint, write_json
@@ -200,10 +200,11 @@ class Trainer:
             losses = self.train_epoch(epoch)
             check_in_sync(self.model, self.context)  # torchrun: the replicas took the same steps
             metrics = self.validate()
-            score = metrics[cfg.selection_metric]
+            score = metrics["subset_mean"][cfg.selection_metric] if cfg.select_on_subsets else metrics[cfg.selection_metric]
             improved = score > self.state.best_score
             self.state.epoch, self.state.history = epoch, self.state.history + [
                 {"epoch": epoch, **losses, **{f"valid_{k}": metrics[k] for k in _SCALARS if k in metrics},
+                 **{f"valid_subset_mean_{k}": v for k, v in metrics.get("subset_mean", {}).items()},
                  "seconds": round(time.perf_counter() - started, 2)}
             ]
             if improved:
@@ -356,11 +357,20 @@ class Trainer:
         return {"translator_loss": float(g_total.detach()), **parts}
 
     def validate(self) -> dict:
-        y_true, scores = predict_records(
-            self.model, self.dataset, self.valid_records, self.config.data.batch_size, self.input_dims, self.device,
-            max_steps=self.config.data.max_steps,
-        )
-        return compute_metrics(y_true, scores, list(self.dataset.labels), self.dataset.multi_label)
+        """Metrics on the validation split with every modality; with ``train.select_on_subsets``, also
+        ``subset_mean``: each scalar metric averaged over the 7 modality subsets (the others withheld)."""
+        def score(keep=None) -> dict:
+            y_true, scores = predict_records(
+                self.model, self.dataset, self.valid_records, self.config.data.batch_size, self.input_dims, self.device,
+                keep=keep, max_steps=self.config.data.max_steps,
+            )
+            return compute_metrics(y_true, scores, list(self.dataset.labels), self.dataset.multi_label)
+
+        metrics = score()
+        if self.config.train.select_on_subsets:
+            subsets = [score(s) for s in SUBSETS if set(s) <= set(self.input_dims)]
+            metrics["subset_mean"] = {k: float(np.mean([m[k] for m in subsets])) for k in _SCALARS if k in metrics}
+        return metrics
 
     # -- output -----------------------------------------------------------------------------------
 
