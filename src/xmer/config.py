@@ -1,29 +1,72 @@
 """Typed, frozen run configuration, loaded from YAML with dotted ``key=value`` overrides.
 
 A config is a tree of frozen dataclasses. Every field has a default and a one-line doc in its
-metadata (``xmer train --help-config`` prints them). Loading validates every key and type: an unknown
-key is an error that names the key and lists the valid ones. Quantities that come from the data
-(feature sizes, number of classes) are *not* config; they are read from the prepared dataset.
+metadata (``xmer train --help-config`` prints them). Loading validates every key, type and value: an
+unknown key names the key and lists the valid ones; a choice (a ``Literal`` field) names the allowed
+values; a number out of range (:data:`RANGES`) names the range. Mappings inside a config are
+:class:`FrozenDict`s, so a loaded config cannot be changed, not even inside ``modality_weights``.
+Quantities that come from the data (feature sizes, number of classes) are *not* config; they are read
+from the prepared dataset.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Literal, Union
 
 import yaml
 
 from xmer.errors import ConfigError
+from xmer.modalities import MODALITIES, parse_subset
+
+
+class FrozenDict(dict):
+    """A dict that refuses every change: the mappings inside a frozen config (``modality_weights``,
+    the entries of ``data.sources``). Build a new config (``load_config`` overrides) to change one."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a config is frozen: its mappings cannot be changed (use load_config overrides)")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
+
+    def __copy__(self) -> "FrozenDict":
+        return self
+
+    def __deepcopy__(self, memo) -> "FrozenDict":
+        return self  # immutable (its values are numbers, strings or frozen mappings)
+
+    def __reduce__(self):
+        return FrozenDict, (dict(self),)
+
+
+def freeze(value: Any) -> Any:
+    """Dicts become :class:`FrozenDict`s and lists tuples, recursively."""
+    if isinstance(value, dict):
+        return FrozenDict({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """The inverse of :func:`freeze`, for YAML and JSON output: plain dicts and lists."""
+    if isinstance(value, dict):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
 
 
 def doc(default: Any, text: str) -> Any:
     """A dataclass field with a default and a one-line description."""
     if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata={"doc": text})
+        return field(default_factory=lambda: freeze(default), metadata={"doc": text})
     return field(default=default, metadata={"doc": text})
 
 
@@ -47,16 +90,19 @@ class DataConfig:
     sources: tuple = doc((), "several prepared datasets in one run: a list of {dataset, role: primary|auxiliary, weight}; replaces 'dataset' (see xmer.data.mixing)")
     toy: ToyConfig = doc(ToyConfig(), "settings of the synthetic toy set (used when dataset is 'toy')")
     batch_size: int = doc(64, "samples per batch")
-    train_subsets: str = doc("all", "which training samples to use: 'all', or 'trimodal' for those with all three modalities")
+    train_subsets: Literal["all", "trimodal"] = doc("all", "which training samples to use: 'all', or 'trimodal' for those with all three modalities")
     usage: float = doc(1.0, "fraction of the trimodal (primary) training samples kept, drawn once with a fixed seed (paper Tables 5-6)")
     max_steps: int = doc(0, "crop sequences longer than this many steps when loading (0: keep all)")
+
+    def __post_init__(self):
+        object.__setattr__(self, "sources", freeze(self.sources))
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """The recogniser of the paper (Fig. 1, eq. 1-3). Defaults are the paper's sizes."""
 
-    name: str = doc("recognizer", "model architecture, a key of xmer.models.MODELS")
+    name: Literal["recognizer", "late_fusion", "mult"] = doc("recognizer", "model architecture, a key of xmer.models.MODELS (a test keeps the two equal)")
     d_model: int = doc(128, "width of every transformer (paper: 128)")
     d_ff: int = doc(128, "feed-forward width of every transformer (paper: 128)")
     heads: int = doc(4, "attention heads (paper: 4)")
@@ -67,6 +113,9 @@ class ModelConfig:
     fusion_length: int = doc(16, "length L every modality's sequence is resampled to before the weighted sum")
     max_encoder_steps: int = doc(64, "longer inputs are average-pooled in time to at most this many steps before attention")
     modality_weights: dict = doc({"visual": 1 / 3, "audio": 1 / 3, "text": 1 / 3}, "w_m of eq. 1")
+
+    def __post_init__(self):
+        object.__setattr__(self, "modality_weights", freeze(self.modality_weights))
 
 
 @dataclass(frozen=True)
@@ -105,9 +154,9 @@ class LossWeights:
 class MethodConfig:
     """How translators and recogniser train together (Algorithm 1, Table 9)."""
 
-    strategy: str = doc("end_to_end", "'end_to_end' (translators and recogniser together) or 'pipeline' (translators first, then frozen)")
+    strategy: Literal["end_to_end", "pipeline"] = doc("end_to_end", "'end_to_end' (translators and recogniser together) or 'pipeline' (translators first, then frozen)")
     recognizer_steps_per_translator_step: int = doc(7, "n of the paper's 1:n: recogniser steps per translator-only update (paper best: 7 on MOSEI, 5 on IEMOCAP)")
-    combinations: str = doc("sampled", "Algorithm 1 candidates: 'all' (every combination, up to 27 per trimodal sample) or 'sampled' (k per sample per step)")
+    combinations: Literal["all", "sampled"] = doc("sampled", "Algorithm 1 candidates: 'all' (every combination, up to 27 per trimodal sample) or 'sampled' (k per sample per step)")
     k: int = doc(2, "combinations per sample per step when combinations='sampled'")
     augment_modalities: str = doc("visual+audio+text", "modalities Algorithm 1 may imagine in training, e.g. 'audio+text' (Tables 7/8); the others stay real or absent")
     include_observed: bool = doc(True, "with 'sampled', one of the k is always the sample's observed modalities (missing ones imagined)")
@@ -121,13 +170,13 @@ class MethodConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = doc(0, "seed of model initialisation, data order and dropout")
-    epochs: int = doc(40, "maximum number of epochs")
+    epochs: int = doc(40, "maximum number of epochs (0: with the pipeline strategy, train the translators only)")
     lr: float = doc(1e-3, "Adam learning rate (the paper's 0.01 is reachable but unstable for transformers)")
     weight_decay: float = doc(0.0, "AdamW weight decay")
     warmup_steps: int = doc(50, "linear learning-rate warm-up steps")
-    grad_clip: float = doc(1.0, "clip the gradient norm to this value (0: off)")
-    patience: int = doc(6, "stop after this many epochs without a better validation score")
-    selection_metric: str = doc("macro_f1", "validation metric that picks the best checkpoint (higher is better)")
+    grad_clip: float | None = doc(1.0, "clip the gradient norm to this value (0 or null: off)")
+    patience: int = doc(6, "stop after this many epochs without a better validation score (0: never stop early)")
+    selection_metric: Literal["accuracy", "unweighted_accuracy", "macro_f1", "weighted_f1", "wa"] = doc("macro_f1", "validation metric that picks the best checkpoint (higher is better)")
     select_on_subsets: bool = doc(False, "score a checkpoint by the selection metric averaged over the 7 modality subsets of the validation split (for a model that must serve any subset, like the default model)")
     device: str = doc("auto", "'auto' (CUDA when available, else CPU), 'cpu' or 'cuda[:N]'")
     threads: int = doc(0, "torch CPU threads (0: torch's default)")
@@ -143,7 +192,8 @@ class Config:
     train: TrainConfig = doc(TrainConfig(), "the optimisation")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain nested dicts and lists (for YAML, JSON and checkpoints)."""
+        return thaw(dataclasses.asdict(self))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -171,8 +221,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         key, sep, value = override.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {override!r} is not of the form key=value (e.g. train.lr=0.001)")
-        _set_dotted(raw, key.strip(), yaml.safe_load(value) if value.strip() else "")
-    return from_dict(Config, raw)
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"override {override!r}: the value is not valid YAML (quote it?)") from None
+        _set_dotted(raw, key.strip(), parsed)
+    config = from_dict(Config, raw)
+    check(config)
+    return config
 
 
 def from_dict(cls: type, raw: dict, prefix: str = "") -> Any:
@@ -199,6 +255,11 @@ def _coerce(kind: Any, value: Any, key: str) -> Any:
             return value
         return from_dict(kind, value, key + ".")
     origin = typing.get_origin(kind)
+    if origin is Literal:
+        allowed = typing.get_args(kind)
+        if value in allowed and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}': {value!r} is not allowed; expected one of {', '.join(map(repr, allowed))}")
     if origin in (Union, types.UnionType):
         for option in typing.get_args(kind):
             if option is type(None) and value is None:
@@ -222,14 +283,118 @@ def _coerce(kind: Any, value: Any, key: str) -> Any:
             return str(value)
     elif kind is dict or origin is dict:
         if isinstance(value, dict):
-            return dict(value)
+            return freeze(value)
     elif kind in (list, tuple) or origin in (list, tuple):
         if isinstance(value, (list, tuple)):
-            return tuple(value)
+            return freeze(value)
     else:
         return value
     type_name = getattr(kind, "__name__", str(kind))
     raise ConfigError(f"config key '{key}': expected {type_name}, got {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Value checks
+
+
+def _at_least(low: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v >= low), f">= {low:g}"
+
+
+_POSITIVE = ((lambda v: v > 0), "> 0")
+_FRACTION = ((lambda v: 0 <= v < 1), "in [0, 1)")
+
+RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "data.batch_size": _at_least(1),
+    "data.usage": ((lambda v: 0 < v <= 1), "in (0, 1]"),
+    "data.max_steps": _at_least(0),
+    "data.toy.classes": _at_least(2),
+    "data.toy.trimodal": _at_least(0),
+    "data.toy.bimodal": _at_least(0),
+    "data.toy.unimodal": _at_least(0),
+    "data.toy.valid": _at_least(1),
+    "data.toy.test": _at_least(1),
+    "data.toy.noise": _at_least(0),
+    "model.d_model": _at_least(1),
+    "model.d_ff": _at_least(1),
+    "model.heads": _at_least(1),
+    "model.encoder_layers": _at_least(1),
+    "model.fusion_layers": _at_least(1),
+    "model.dropout": _FRACTION,
+    "model.attention_dropout": _FRACTION,
+    "model.fusion_length": _at_least(1),
+    "model.max_encoder_steps": _at_least(1),
+    "translator.hidden": _at_least(1),
+    "translator.latent": _at_least(1),
+    "translator.step_disc_hidden": _at_least(1),
+    "translator.seqdis_layers": _at_least(1),
+    "translator.seqdis_max_steps": _at_least(1),
+    "translator.loss_steps": _at_least(0),
+    "method.recognizer_steps_per_translator_step": _at_least(1),
+    "method.k": _at_least(1),
+    "method.modality_dropout": _FRACTION,
+    "method.pipeline_translator_epochs": _at_least(0),
+    "method.translator_lr": _POSITIVE,
+    "method.discriminator_lr": _POSITIVE,
+    **{f"method.losses.{f.name}": _at_least(0) for f in dataclasses.fields(LossWeights)},
+    "train.seed": _at_least(0),
+    "train.epochs": _at_least(0),
+    "train.lr": _POSITIVE,
+    "train.weight_decay": _at_least(0),
+    "train.warmup_steps": _at_least(0),
+    "train.grad_clip": ((lambda v: v is None or v >= 0), "> 0, or 0 or null for no clipping"),
+    "train.patience": _at_least(0),
+    "train.threads": _at_least(0),
+}
+"""Dotted key -> (test, what is allowed) for every numeric config value with a range."""
+
+DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def check(config: Config) -> None:
+    """Check every value's range and the cross-field rules; a ConfigError names key, value and what
+    is allowed. (Types and choices are checked while loading, by :func:`from_dict`.)"""
+    flat = _flatten(config.to_dict())
+    for key, value in flat.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config key '{key}': {value!r} is not allowed; expected a finite number")
+    for key, (test, allowed) in RANGES.items():
+        if not test(flat[key]):
+            raise ConfigError(f"config key '{key}': {flat[key]!r} is not allowed; expected {allowed}")
+    model, train = config.model, config.train
+    translators_only = config.translator.enabled and config.method.strategy == "pipeline" and config.method.pipeline_translator_epochs
+    if train.epochs < 1 and not translators_only:
+        raise ConfigError(f"config key 'train.epochs': {train.epochs} is not allowed; expected >= 1 (0 only to train "
+                          "the translators alone: translator.enabled=true, method.strategy=pipeline)")
+    if model.d_model % model.heads:
+        raise ConfigError(f"config key 'model.heads': {model.heads} does not divide model.d_model={model.d_model}; "
+                          "expected a divisor of d_model")
+    for m, weight in model.modality_weights.items():
+        if m not in MODALITIES:
+            raise ConfigError(f"config key 'model.modality_weights': unknown modality {m!r}; expected any of {', '.join(MODALITIES)}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+            raise ConfigError(f"config key 'model.modality_weights.{m}': {weight!r} is not allowed; expected a number >= 0")
+    try:
+        parse_subset(config.method.augment_modalities)
+    except ValueError as error:
+        raise ConfigError(f"config key 'method.augment_modalities': {error}") from None
+    if not DEVICE.match(train.device):
+        raise ConfigError(f"config key 'train.device': {train.device!r} is not allowed; expected auto, cpu, mps, cuda or cuda:N")
+
+
+def flatten_config(config: Config) -> dict[str, Any]:
+    """Dotted key -> value of every leaf (``model.modality_weights`` is one leaf)."""
+    return _flatten(config.to_dict())
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and f"{prefix}{key}" not in ("model.modality_weights",):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _set_dotted(raw: dict, key: str, value: Any) -> None:

@@ -23,7 +23,8 @@ from importlib import resources
 from pathlib import Path
 
 from xmer.config import Config, load_config
-from xmer.errors import ConfigError
+from xmer.errors import ConfigError, DataError
+from xmer.guard import check_output, made_by_xmer, mark
 from xmer.evaluation.evaluate import evaluate_run
 from xmer.evaluation.report import definitions_footer, format_comparison
 from xmer.io import atomic_write_json, atomic_write_text
@@ -124,7 +125,7 @@ def run(
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
     experiment = EXPERIMENTS[name]
-    out = Path(out)
+    out = start_folder(out, seeds)
     common = [f"data.dataset={data}", "train.progress=false", *(QUICK if quick else ()), *overrides]
     results: dict[str, dict] = {}
     for condition, condition_overrides in experiment.conditions:
@@ -156,7 +157,7 @@ def run(
 
 def run_all(data: str, out: str | Path, seeds=(1, 2, 3), quick: bool = False, overrides=(), log=print) -> dict:
     """Every experiment into ``out/<name>/``, sharing identical runs through ``out/runs/``; an index report."""
-    out = Path(out)
+    out = start_folder(out, seeds)
     started = time.perf_counter()
     results = {}
     for name in EXPERIMENTS:
@@ -173,6 +174,25 @@ def run_all(data: str, out: str | Path, seeds=(1, 2, 3), quick: bool = False, ov
               "experiments is trained once and counted in each; a resumed suite counts only what it ran).", ""]
     atomic_write_text(out / "report.md", "\n".join(lines))
     return results
+
+
+def start_folder(out: str | Path, seeds) -> Path:
+    """Check the seeds and the experiment folder (new, empty, or an earlier experiment: it resumes)
+    and mark it as an experiment's."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("--seeds: give at least one seed")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"--seeds {' '.join(map(str, seeds))}: seed(s) {', '.join(map(str, repeated))} given twice; "
+                          "each seed is one run, and a repeated one would count the same run twice in mean ± std")
+    out = check_output(out)
+    kind = made_by_xmer(out)
+    if out.exists() and any(out.iterdir()) and kind != "experiment" and not (out / "results.json").is_file():
+        raise DataError(f"--out {out} holds files that are not an xmer experiment's; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    mark(out, "experiment")
+    return out
 
 
 def config_key(config: Config) -> str:

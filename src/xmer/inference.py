@@ -29,24 +29,31 @@ DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
 """xmer's default model: a run folder reduced to what prediction needs (see :func:`export_model`)."""
 
 
-def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
+def export_model(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
     """Write the parts of a run folder that prediction needs, small: ``model.json``, ``config.yaml``,
     ``metrics.json`` (when the run was evaluated) and ``checkpoints/best.pt`` holding only the config and the weights in float16 (no optimiser
-    state; the discriminators, which only training uses, are dropped). Returns ``out_dir``."""
-    from xmer.io import atomic_path
+    state; the discriminators, which only training uses, are dropped). Returns ``out_dir``.
+
+    The export is built in a temporary sibling and renamed into place; ``out_dir`` may not be the run
+    or lie inside or above it, and an existing ``out_dir`` is replaced only with ``overwrite`` and
+    only when it is an earlier export."""
+    from xmer.guard import building, check_not_inside
     from xmer.training.checkpoint import write_json
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    check_not_inside(out_dir, run_dir, "the run folder")
     payload = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    card = read_json(run_dir / "model.json")
     weights = {k: (v.half() if v.is_floating_point() else v) for k, v in payload["model"].items()
                if not k.startswith("discriminators.")}
-    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "checkpoints" / "best.pt") as tmp:
-        torch.save({"config": payload["config"], "model": weights, "state": payload.get("state", {})}, tmp)
-    write_json(out_dir / "model.json", read_json(run_dir / "model.json"))
-    for name in ("config.yaml", "metrics.json"):  # the metrics of its evaluation travel with the model
-        if (run_dir / name).is_file():
-            (out_dir / name).write_text((run_dir / name).read_text())
+    with building(out_dir, overwrite=overwrite, kind="export") as tmp:
+        (tmp / "checkpoints").mkdir()
+        torch.save({"config": payload["config"], "model": weights, "state": payload.get("state", {})},
+                   tmp / "checkpoints" / "best.pt")
+        write_json(tmp / "model.json", card)
+        for name in ("config.yaml", "metrics.json"):  # the metrics of its evaluation travel with the model
+            if (run_dir / name).is_file():
+                (tmp / name).write_text((run_dir / name).read_text())
     return out_dir
 
 
@@ -162,8 +169,9 @@ class Recognizer:
         out = {}
         for m, array in features.items():
             array = np.asarray(array, dtype=np.float32)
-            if array.ndim == 1:
-                array = array[None, :]
+            if array.ndim == 1:  # (D,) or (T,)? ambiguous: never guessed
+                raise DataError(f"{sample_id}, modality {m!r}: a 1-d array of {array.shape[0]} values; expected a "
+                                f"(T, {self.input_dims[m]}) array, one row per step (one step: shape (1, {self.input_dims[m]}))")
             if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != self.input_dims[m]:
                 raise DataError(
                     f"{sample_id}, modality {m!r}: expected a (T, {self.input_dims[m]}) array, got shape {tuple(array.shape)}"

@@ -27,8 +27,11 @@ def run(args: argparse.Namespace) -> int:
     from xmer.evaluation.report import format_comparison, format_table
     from xmer.training.trainer import Trainer
 
+    from xmer.guard import check_replaceable
+
     out = Path(args.out)
-    if out.exists():
+    check_replaceable(out, ("run",))  # an xmer run, not the current folder
+    if out.exists() and any(out.iterdir()):
         card = out / "model.json"
         if not card.exists() or json.loads(card.read_text()).get("dataset_name") != "toy":
             raise DataError(f"{out} exists and is not an earlier toy run; choose another --out")

@@ -86,6 +86,36 @@ def run(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard)
     extractors = {m: get_extractor(name) for m, name in chosen.items()}  # fails early on a missing library
 
+    lock = extraction_lock(root, shard, shard_range(len(records), *shard))
+    try:
+        return _extract(args, root, records, chosen, shard, extractors)
+    finally:
+        lock.release()
+
+
+def extraction_lock(root: Path, shard: tuple[int, int], rows: range):
+    """Lock the manifest rows ``rows`` of the store: a second process whose shard overlaps them gets
+    an error naming the first (two writers would store every sample twice); stale locks and the
+    temporaries of killed runs are removed, and named."""
+    from xmer.io import sweep_temporaries
+    from xmer.locks import Lock, describe_holder, overlapping_holders
+
+    lock = Lock(root / f".extract-{shard[0]}of{shard[1]}.lock", f"dataset {root} (shard {shard[0]}/{shard[1]})",
+                extra={"range": [rows.start, rows.stop]}).acquire()
+    clash = overlapping_holders(root, ".extract-*.lock", rows.start, rows.stop, lock.path)
+    if clash:
+        lock.release()
+        path, holder = clash[0]
+        raise DataError(describe_holder(path, f"dataset {root} (manifest rows {rows.start}-{rows.stop - 1})", holder))
+    for folder in [root, *(p for p in (root / "features").glob("*") if p.is_dir())]:
+        for stale in sweep_temporaries(folder):
+            print(f"extract: removed {stale}, left by a killed run", file=sys.stderr)
+    return lock
+
+
+def _extract(args, root: Path, records: list[dict], chosen: dict, shard: tuple[int, int], extractors: dict) -> int:
+    from xmer.data.store import FeatureStore
+
     store = FeatureStore(root / "features")
     for m, extractor in extractors.items():
         if m in store.modalities and store.extractor(m) != extractor.id:

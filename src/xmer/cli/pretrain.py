@@ -48,6 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from xmer.errors import ConfigError
+    from xmer.guard import check_output
+
+    for option, value, ok, allowed in (("--epochs", args.epochs, args.epochs >= 1, ">= 1"),
+                                       ("--batch-size", args.batch_size, args.batch_size >= 1, ">= 1"),
+                                       ("--lr", args.lr, args.lr > 0, "> 0"), ("--weight-decay", args.weight_decay, args.weight_decay >= 0, ">= 0"),
+                                       ("--threads", args.threads, args.threads >= 0, ">= 0"), ("--limit", args.limit, args.limit >= 0, ">= 0")):
+        if not ok:
+            raise ConfigError(f"{option} {value}: expected {allowed}")
+    check_output(args.out)
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_fer2013(args.raw, cache_dir=args.cache)

@@ -25,16 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from xmer.errors import DataError
-from xmer.io import atomic_path, atomic_write_json
+from xmer.guard import building  # noqa: F401  (re-exported: the prepare sources build through it)
+from xmer.io import atomic_path, atomic_write_json, temp_name
 from xmer.modalities import MODALITIES
 
 FORMAT = "xmer-dataset/1"
@@ -60,7 +57,7 @@ class ChunkWriter:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.modality, self.dim, self.chunk = modality, int(dim), chunk
         _write_or_check_meta(self.dir, self.dim, extractor)
-        self._data_tmp = self.dir / f".{chunk}.f32.tmp-{os.getpid()}"
+        self._data_tmp = self.dir / temp_name(f"{chunk}.f32")
         self._file = open(self._data_tmp, "wb")
         self._rows = 0
         self._index: list[str] = []
@@ -140,9 +137,15 @@ class FeatureStore:
                 for line_no, line in enumerate(idx_path.read_text().splitlines(), 1):
                     try:
                         sample_id, row, steps = line.split("\t")
-                        where[sample_id] = (chunk_id, int(row), int(steps))
+                        entry = (chunk_id, int(row), int(steps))
                     except ValueError:
                         raise DataError(f"{idx_path}, line {line_no}: malformed index line {line!r}") from None
+                    if sample_id in where:  # two writers extracted the same sample (before the extract lock)
+                        first = chunks[where[sample_id][0]].with_suffix(".idx.tsv").name
+                        raise DataError(f"{mdir}: sample {sample_id!r} is stored twice, in chunks {first} and "
+                                        f"{idx_path.name}; delete one of the two chunks (.f32 and .idx.tsv) and "
+                                        "run xmer extract again to fill what is missing")
+                    where[sample_id] = entry
             self._where[modality], self._chunks[modality] = where, chunks
 
     @property
@@ -212,25 +215,3 @@ def write_manifest(path: Path, records: list[dict]) -> None:
         with open(tmp, "w") as f:
             for record in records:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-@contextmanager
-def building(out_dir: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Build a dataset folder in a temporary sibling and move it into place only when complete.
-
-    Yields the temporary folder to write into. If the block raises, the temporary folder is removed
-    and ``out_dir`` is untouched: the output is complete or absent.
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise DataError(f"output folder already exists: {out_dir} (remove it or choose another)")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".building", dir=out_dir.parent))
-    try:
-        yield tmp
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

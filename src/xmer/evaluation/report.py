@@ -301,7 +301,7 @@ def plot_curves(history: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     from xmer.io import atomic_path
 
     epochs = [row["epoch"] for row in history]
-    keys = sorted({k for row in history for k in row})
+    keys = sorted({k for row in history for k, v in row.items() if isinstance(v, (int, float))})  # not config_changes
     fig = Figure(figsize=(10, 3.6), layout="constrained")
     FigureCanvasAgg(fig)
     losses, scores = fig.subplots(1, 2)

@@ -20,13 +20,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from xmer.config import Config, save_config
+from xmer.config import Config, flatten_config, load_config, save_config
 from xmer.data.contract import modality_dropout
 from xmer.data.dataset import PreparedDataset
 from xmer.errors import ConfigError, DataError
 from xmer.evaluation.evaluate import predict_records
 from xmer.evaluation.metrics import compute_metrics
 from xmer.evaluation.report import plot_curves
+from xmer.guard import MARKER, check_output, made_by_xmer, mark
+from xmer.io import sweep_temporaries
+from xmer.locks import Lock
 from xmer.modalities import SUBSETS, parse_subset
 from xmer.models.system import build_system
 from xmer.training.objectives import subsample_steps, translation_objectives
@@ -34,6 +37,9 @@ from xmer.training.checkpoint import environment, load_checkpoint, read_json, sa
 from xmer.training.distributed import Context, average_gradients, barrier, check_in_sync, init_from_env, shard
 
 CHECKPOINTS = "checkpoints"
+LOCK = ".lock"
+RESUMABLE = ("train.epochs", "train.patience", "train.progress", "train.threads", "train.device")
+"""Config keys a resumed run may change (they change neither the model nor the data)."""
 
 
 @dataclass
@@ -49,12 +55,22 @@ class RunState:
     history: list[dict] = field(default_factory=list)
     translator_history: list[dict] = field(default_factory=list)  # pipeline strategy: translator-only epochs
     combinations: dict[str, int] = field(default_factory=dict)  # Algorithm 1 combinations used, by name
+    config_changes: list[dict] = field(default_factory=list)  # changes allowed on resume: after_epoch, key -> [old, new]
 
 
 def resolve_device(name: str) -> torch.device:
+    """``train.device`` as a torch device; a ConfigError when this machine has no such device."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise ConfigError(f"config key 'train.device': {name!r} is not available here ({count} CUDA device(s)); "
+                              "expected auto or cpu" + (f", or cuda:0..cuda:{count - 1}" if count else ""))
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"config key 'train.device': {name!r} is not available here; expected auto or cpu")
+    return device
 
 
 def open_dataset(config: Config) -> PreparedDataset:
@@ -76,6 +92,7 @@ class Trainer:
     torchrun job: see :mod:`xmer.training.distributed`)."""
 
     context = Context()  # not distributed unless __init__ finds torchrun's environment
+    _pending_changes: dict = {}
 
     def __init__(self, config: Config, run_dir: str | Path, dataset: PreparedDataset | None = None):
         self.config = config
@@ -108,8 +125,6 @@ class Trainer:
             raise ConfigError(f"method.strategy {method.strategy!r}: expected 'end_to_end' or 'pipeline'")
         if method.recognizer_steps_per_translator_step < 1:
             raise ConfigError("method.recognizer_steps_per_translator_step must be >= 1")
-        if not 0.0 <= method.modality_dropout < 1.0:
-            raise ConfigError(f"method.modality_dropout {method.modality_dropout!r}: expected a probability in [0, 1)")
         try:
             self.imaginable = parse_subset(method.augment_modalities)
         except ValueError as error:
@@ -152,19 +167,81 @@ class Trainer:
         }
 
     def _start_run_folder(self, resume: bool) -> None:
-        last = self.checkpoint_dir / "last.pt"
+        """Check, lock and start (or, with ``resume``, reopen) the run folder.
+
+        Refused: a file; a folder holding files xmer did not write; ``resume`` of a folder that is
+        not a run; a fresh start over a run that has a checkpoint; a resumed config that changes the
+        model or the data (:data:`RESUMABLE` lists what may change; the change is recorded).
+        """
+        run_dir, last = self.run_dir, self.checkpoint_dir / "last.pt"
+        check_output(run_dir)
+        kind = made_by_xmer(run_dir)
+        if resume and kind != "run":
+            raise DataError(f"--resume: {run_dir} is not a run folder (no config.yaml and model.json); "
+                            "run without --resume to start a new run there")
+        if not resume and run_dir.exists() and any(run_dir.iterdir()) and kind != "run":
+            raise DataError(f"--out {run_dir} holds files xmer did not write; choose another --out")
+        if not resume and last.exists():
+            raise DataError(f"run folder {run_dir} already holds a run; pass --resume to continue it or choose another --out")
+        if self.context.is_main:
+            self._lock = Lock(run_dir / LOCK, f"run folder {run_dir}").acquire()
+            for folder in (run_dir, self.checkpoint_dir):
+                for stale in sweep_temporaries(folder):
+                    self._log(f"removed {stale}, left by a killed run")
         if resume:
+            changes = self._check_resumed_config()
             if last.exists():
                 self._restore(load_checkpoint(last, restore_rng=True))
-            return
-        if last.exists():
-            raise DataError(f"run folder {self.run_dir} already holds a run; pass --resume to continue it or choose another --out")
+            if changes:
+                if self.config.train.epochs < self.state.epoch:
+                    raise ConfigError(f"config key 'train.epochs': {self.config.train.epochs} is below the "
+                                      f"{self.state.epoch} epochs {run_dir} has done; expected >= {self.state.epoch}")
+                self.state.config_changes = self.state.config_changes + [{"after_epoch": self.state.epoch, **changes}]
+                self._pending_changes = changes
+                if self.context.is_main:
+                    save_config(self.config, run_dir / "config.yaml")
+            if last.exists():
+                barrier(self.context)
+                return
+        self._fresh = True
         if self.context.is_main:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            save_config(self.config, self.run_dir / "config.yaml")
-            write_json(self.run_dir / "environment.json", environment())
-            write_json(self.run_dir / "model.json", self.model_card())
+            mark(run_dir, "run")
+            save_config(self.config, run_dir / "config.yaml")
+            write_json(run_dir / "environment.json", environment())
+            write_json(run_dir / "model.json", self.model_card())
         barrier(self.context)
+
+    def _check_resumed_config(self) -> dict[str, list]:
+        """Compare this config with the run's ``config.yaml``: a change of a key outside
+        :data:`RESUMABLE` is refused, naming the keys; returns the allowed changes, key -> [old, new]."""
+        path = self.run_dir / "config.yaml"
+        try:
+            saved = flatten_config(load_config(path))
+        except ConfigError as error:
+            raise DataError(f"--resume: cannot read the run's config ({error})") from None
+        now = flatten_config(self.config)
+        changed = {k: [saved.get(k), now.get(k)] for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)}
+        refused = {k: v for k, v in changed.items() if k not in RESUMABLE}
+        if refused:
+            listing = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in refused.items())
+            raise ConfigError(f"--resume: {self.run_dir} was trained with another config; these changes alter the model "
+                              f"or the data: {listing} (only {', '.join(RESUMABLE)} may change on resume; "
+                              "start a new run with another --out)")
+        return changed
+
+    def _discard_unstarted_run(self) -> None:
+        """After a failure before the first checkpoint: remove what this run wrote (nothing to resume)."""
+        if not (self.context.is_main and getattr(self, "_fresh", False)) or (self.checkpoint_dir / "last.pt").exists():
+            return
+        for name in ("config.yaml", "environment.json", "model.json", "history.json", "translator_history.json",
+                     "combinations.json", MARKER):
+            (self.run_dir / name).unlink(missing_ok=True)
+        for folder in (self.checkpoint_dir, self.run_dir):
+            try:
+                folder.rmdir()  # only when empty: a folder that held anything else stays
+            except OSError:
+                pass
 
     def _payload(self) -> dict:
         return {
@@ -190,11 +267,26 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> RunState:
         """Train until ``train.epochs`` or early stopping; returns the final bookkeeping."""
-        self._start_run_folder(resume)
+        try:
+            self._start_run_folder(resume)
+            return self._fit()
+        except BaseException:
+            self._release()
+            self._discard_unstarted_run()
+            raise
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if getattr(self, "_lock", None) is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _fit(self) -> RunState:
         cfg = self.config.train
         if self.model.can_imagine() and self.config.method.strategy == "pipeline":
             self._pretrain_translators()
-        while self.state.epoch < cfg.epochs and self.state.epoch - self.state.best_epoch < cfg.patience:
+        while self.state.epoch < cfg.epochs and (not cfg.patience or self.state.epoch - self.state.best_epoch < cfg.patience):
             epoch = self.state.epoch + 1
             started = time.perf_counter()
             losses = self.train_epoch(epoch)
@@ -202,11 +294,12 @@ class Trainer:
             metrics = self.validate()
             score = metrics["subset_mean"][cfg.selection_metric] if cfg.select_on_subsets else metrics[cfg.selection_metric]
             improved = score > self.state.best_score
-            self.state.epoch, self.state.history = epoch, self.state.history + [
-                {"epoch": epoch, **losses, **{f"valid_{k}": metrics[k] for k in _SCALARS if k in metrics},
-                 **{f"valid_subset_mean_{k}": v for k, v in metrics.get("subset_mean", {}).items()},
-                 "seconds": round(time.perf_counter() - started, 2)}
-            ]
+            entry = {"epoch": epoch, **losses, **{f"valid_{k}": metrics[k] for k in _SCALARS if k in metrics},
+                     **{f"valid_subset_mean_{k}": v for k, v in metrics.get("subset_mean", {}).items()},
+                     "seconds": round(time.perf_counter() - started, 2)}
+            if self._pending_changes:  # a resume changed epochs or patience: the history says so
+                entry["config_changes"], self._pending_changes = self._pending_changes, {}
+            self.state.epoch, self.state.history = epoch, self.state.history + [entry]
             if improved:
                 self.state.best_score, self.state.best_epoch = score, epoch
             if self.context.is_main:

@@ -154,6 +154,8 @@ class TESS(Source):
     EMOTIONS = {"angry": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy", "neutral": "neutral",
                 "ps": "pleasant_surprise", "sad": "sad"}
     EXPECTED = {"files": 2800, "speakers": 2, "words": 200}
+    QUIRKS = {"OA_bite_neutral.wav": "OAF_bite_neutral.wav"}
+    """Names in the release as distributed that differ from its naming scheme -> what they are."""
 
     def scan(self, raw: Path, scan: Scan, options: dict) -> None:
         paths = sorted(p for p in raw.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix.lower() == ".wav")
@@ -161,7 +163,10 @@ class TESS(Source):
             raise DataError(f"TESS: no .wav files under {raw}")
         entries, seen = [], {}
         for path in paths:
-            match = self.NAME.match(path.name)
+            name = self.QUIRKS.get(path.name, path.name)
+            if name != path.name:
+                scan.quirk(f"{path.name} is {name} (speaker prefix cut short in the release)")
+            match = self.NAME.match(name)
             if not match or match.group(3).lower() not in self.EMOTIONS:
                 scan.problem("unexpected file name", f"{path}: not a TESS name {{OAF|YAF}}_{{word}}_{{{'|'.join(self.EMOTIONS)}}}.wav")
                 continue
