@@ -20,6 +20,7 @@ from xmer.data.sources.csd import CMUMOSEI, CMUMOSI
 from xmer.data.sources.iemocap import IEMOCAP
 from xmer.data.sources.images import FER2013, CKPlus
 from xmer.data.sources.pickles import MMSAPickle, MultPickle
+from xmer.data.sources.recordings import CMUMOSIBCLSTM, RAVDESSAV
 from xmer.data.sources.text import MELD, GoEmotions, SemEval2018EC
 from xmer.errors import ConfigError
 
@@ -28,6 +29,7 @@ SOURCES: dict[str, Source] = {
     for s in (
         CMUMOSEI(), CMUMOSI(), MultPickle(), MMSAPickle(), IEMOCAP(), RAVDESS(), CKPlus(), FER2013(), AFEW(),
         SemEval2018EC(), GoEmotions(), MELD(), TESS(), EMODB(), Composite(),
+        CMUMOSIBCLSTM(), RAVDESSAV(),
     )
 }
 """Source name -> :class:`Source`. The CLI's choices, the docs table and the tests read this dict."""
