@@ -92,6 +92,7 @@ class DataConfig:
     batch_size: int = doc(64, "samples per batch")
     train_subsets: Literal["all", "trimodal"] = doc("all", "which training samples to use: 'all', or 'trimodal' for those with all three modalities")
     usage: float = doc(1.0, "fraction of the trimodal (primary) training samples kept, drawn once with a fixed seed (paper Tables 5-6)")
+    complete_fraction: float = doc(1.0, "missing-rate protocol (MMIN): fraction p of the trimodal training samples left complete; each other one loses one or two modalities, a fixed seeded draw (xmer.data.missing)")
     max_steps: int = doc(0, "crop sequences longer than this many steps when loading (0: keep all)")
 
     def __post_init__(self):

@@ -120,8 +120,8 @@ class MixedDataset:
     def dims(self) -> dict[str, int]:
         return self.primary.dims
 
-    def split(self, name: str, subsets: str = "all", usage: float = 1.0) -> list[dict]:
-        records = [{**r, "_part": 0} for r in self.primary.split(name, subsets, usage)]
+    def split(self, name: str, subsets: str = "all", usage: float = 1.0, complete: float = 1.0) -> list[dict]:
+        records = [{**r, "_part": 0} for r in self.primary.split(name, subsets, usage, complete)]
         if name == "train" and subsets == "all":
             records += self._aux_train
         return records

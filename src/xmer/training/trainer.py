@@ -105,7 +105,8 @@ class Trainer:
             torch.cuda.set_device(self.device)
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
-        self.train_records = self.dataset.split("train", config.data.train_subsets, config.data.usage)
+        self.train_records = self.dataset.split("train", config.data.train_subsets, config.data.usage,
+                                                config.data.complete_fraction)
         self.valid_records = self.dataset.split("valid")
         if not self.train_records:
             raise DataError(f"{self.dataset.root}: no training samples (split 'train', subsets {config.data.train_subsets!r})")
@@ -368,6 +369,8 @@ class Trainer:
     def train_epoch(self, epoch: int, step=None) -> dict[str, float]:
         """One pass over the training records; ``step`` (default :meth:`train_step`) runs per batch."""
         self.model.train()
+        if self.model.can_imagine() and not any(p.requires_grad for p in self.model.translator.parameters()):
+            self.model.translator.eval()  # pipeline: frozen translators imagine with the latent mean, as at test time
         step = step or self.train_step
         cfg = self.config
         records = shard(self.train_records, self.context, seed=cfg.train.seed * 100_003 + epoch)  # all, in one process
@@ -429,12 +432,14 @@ class Trainer:
         """One update of the translators with their own losses and one of the discriminators, from
         the same forward pass (each side's loss reaches only its own parameters)."""
         method, cfg = self.config.method, self.config.translator
+        lengths = {m: mask.sum(1) for m, mask in batch.mask.items()}  # (B,) real steps before subsampling
         if not cfg.aligned:  # aligned data keep every step, so paired steps stay paired
             sampler = torch.Generator().manual_seed(self.config.train.seed * 1_000_033 + self.state.translator_steps)
             batch = subsample_steps(batch, cfg.loss_steps, sampler)
         g_total, d_total, parts = translation_objectives(
             self.model, batch, method.losses, aligned=cfg.aligned, one_source=cfg.seqdis_one_source,
             generator=torch.Generator().manual_seed(self.config.train.seed * 1_000_037 + self.state.translator_steps),
+            lengths=lengths,
         )
         translator_params = [p for p in self.model.translator.parameters() if p.requires_grad]
         self.translator_optimizer.zero_grad(set_to_none=True)

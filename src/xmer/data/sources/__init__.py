@@ -20,6 +20,7 @@ from xmer.data.sources.csd import CMUMOSEI, CMUMOSI
 from xmer.data.sources.iemocap import IEMOCAP
 from xmer.data.sources.images import FER2013, CKPlus
 from xmer.data.sources.pickles import MMSAPickle, MultPickle
+from xmer.data.sources.recordings import CMUMOSIBCLSTM, RAVDESSAV
 from xmer.data.sources.text import MELD, GoEmotions, SemEval2018EC
 from xmer.data.sources.text_more import ISEAR, WASSA2017, XED, DailyDialog, EmoryNLP
 from xmer.errors import ConfigError
@@ -30,6 +31,7 @@ SOURCES: dict[str, Source] = {
         CMUMOSEI(), CMUMOSI(), MultPickle(), MMSAPickle(), IEMOCAP(), RAVDESS(), CKPlus(), FER2013(), AFEW(),
         SemEval2018EC(), GoEmotions(), MELD(), TESS(), EMODB(), URDU(), XED(), EmoryNLP(), DailyDialog(), ISEAR(),
         WASSA2017(), Composite(),
+        CMUMOSIBCLSTM(), RAVDESSAV(),
     )
 }
 """Source name -> :class:`Source`. The CLI's choices, the docs table and the tests read this dict."""
