@@ -207,16 +207,24 @@ class FaceDetector:
 
     def _search(self, grey: np.ndarray, scale: float, min_side: int, max_side: int = 0) -> tuple[int, int, int, int] | None:
         """Largest face in ``grey`` resized by ``scale``, as (x, y, w, h) in ``grey``'s pixels."""
+        found = self._search_all(grey, scale, min_side, max_side)
+        return max(found, key=lambda b: b[2] * b[3]) if found else None
+
+    def _search_all(self, grey: np.ndarray, scale: float, min_side: int, max_side: int = 0) -> list[tuple[int, int, int, int]]:
+        """Every face in ``grey`` resized by ``scale``, as (x, y, w, h) in ``grey``'s pixels."""
         cv2 = self.cv2
         h, w = grey.shape
         image = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR) if scale != 1 else grey
         image = cv2.equalizeHist(image)
         found = self.cascade.detectMultiScale(image, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
                                               minSize=(min_side, min_side), maxSize=(max_side, max_side) if max_side else (0, 0))
-        if len(found) == 0:
-            return None
-        x, y, bw, bh = max(found, key=lambda b: b[2] * b[3])
-        return tuple(int(round(v / scale)) for v in (x, y, bw, bh))
+        return [tuple(int(round(v / scale)) for v in box) for box in found]
+
+    def detect_all(self, grey: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """(H, W) uint8 -> every face as (x, y, w, h) in this frame's pixels (a full search)."""
+        H, W = grey.shape
+        scale = min(1.0, self.detect_width / W)
+        return self._search_all(grey, scale, max(20, int(self.min_face * min(H, W) * scale)))
 
     def detect(self, grey: np.ndarray, prior: tuple[int, int, int, int] | None = None) -> tuple[int, int, int, int] | None:
         """(H, W) uint8 -> the largest face as (x, y, w, h) in this frame's pixels, or None.
