@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             durations[f] = probe(f).duration_s or 0.0
         except DataError as error:
             failures.append((f, str(error)))
-    with tqdm(total=round(sum(durations.values()), 1), unit="s", desc="analyze", file=sys.stderr,
+    with tqdm(total=sum(durations.values()), unit="s", desc="analyze", file=sys.stderr,
               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of media [{elapsed}<{remaining}]") as bar:
         for f in files:
             if f not in durations:
