@@ -9,7 +9,7 @@ stream, in two passes, so memory stays flat for any length:
    given or transcription is off. The utterances decide the segments
    (:func:`~xmer.timeline.plan_segments`).
 2. **Video pass** (when the file has video and the model takes faces): decode frames at ``fps``,
-   find every face (Haar cascade), follow each across frames (:class:`~xmer.features.tracking.IoUTracker`),
+   find every face (Haar cascade: the whole frame once a second, around each known face in between), follow each across frames (:class:`~xmer.features.tracking.IoUTracker`),
    crop and embed it with the model's visual extractor, keeping only the embeddings (512 bytes a
    face a frame).
 
@@ -23,6 +23,7 @@ most frames; ``faces="all"`` also gives every track its own timeline. Tracks see
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -93,7 +94,7 @@ def analyze_media(
     """
     from xmer.features.asr import get_transcriber, join_text
     from xmer.features.media import IMAGE_SUFFIXES, choose_extractors, probe
-    from xmer.features.stream import WaveSpool, audio_blocks
+    from xmer.features.stream import WaveSpool
 
     if faces not in ("main", "all"):
         raise ConfigError(f"faces must be 'main' or 'all', not {faces!r}")
@@ -111,67 +112,85 @@ def analyze_media(
 
     cues = read_cues(transcript) if transcript is not None else None
     transcriber = get_transcriber() if (asr and cues is None and use_audio) else None
-    with WaveSpool() as spool:
-        utterances = []
-        if use_audio:
-            def spooled(blocks):
-                for block in blocks:
-                    spool.append(block)
-                    tick(block.size / 16_000)
-                    yield block
-            try:
-                blocks = spooled(audio_blocks(path))
-                if transcriber is not None:
-                    utterances = list(transcriber.transcribe_stream(blocks))
-                else:
-                    for _ in blocks:
-                        pass
-            except ModalityAbsent as error:
-                notes.append(f"audio: {error}")
+    with WaveSpool() as spool, ThreadPoolExecutor(1) as pool:
+        # The audio pass runs in a thread beside the video pass: Whisper (CTranslate2), FFmpeg and
+        # OpenCV release the GIL, so on two cores the two passes overlap.
+        audio_job = pool.submit(_audio_pass, path, spool, transcriber, tick, notes) if use_audio else None
+        track_faces, kept_tracks, seen = _Faces(), [], 0.0
+        try:
+            if use_video:
+                seen = _video_pass(path, extractors["visual"], fps, track_faces, tick, notes)
+        finally:
+            utterances = audio_job.result() if audio_job is not None else []
         if cues is not None:
             utterances = cues
-        duration = info.duration_s or spool.duration
-
-        track_faces, kept_tracks = _Faces(), []
-        if use_video:
-            seen = _video_pass(path, extractors["visual"], fps, track_faces, tick, notes)
-            duration = duration or seen
-            counts = {t: len(v) for t, v in track_faces.times.items()}
-            kept_tracks = [t for t in sorted(counts, key=lambda t: (track_faces.times[t][0], track_faces.boxes[t][0][0])) if counts[t] >= min_track_frames]
+        duration = info.duration_s or max(spool.duration, seen)
         if duration <= 0:
             raise DataError(f"{path}: holds no decodable audio or video")
+        counts = {t: len(v) for t, v in track_faces.times.items()}
+        kept_tracks = [t for t in sorted(counts, key=lambda t: (track_faces.times[t][0], track_faces.boxes[t][0][0]))
+                       if counts[t] >= min_track_frames]
 
         segments = plan_segments(utterances, duration, window, hop)
         main = max(kept_tracks, key=lambda t: (len(track_faces.times[t]), -t)) if kept_tracks else None
         renumber = {t: i + 1 for i, t in enumerate(kept_tracks)}
-        shared = [_shared_inputs(recognizer, extractors, spool if use_audio else None, s) for s in segments]
-        main_segments = [_predict(recognizer, extractors, track_faces, main, renumber, s, inputs)
-                         for s, inputs in zip(segments, shared)]
+        shared = [_shared_inputs(extractors, spool if use_audio else None, s) for s in segments]
+        timelines = {None: segments}  # track -> its segments; None: the main face's timeline
+        if faces == "all":
+            timelines.update({t: [_blank(s) for s in segments] for t in kept_tracks})
+        jobs = []
+        for track, own in timelines.items():
+            for segment, inputs in zip(own, shared):
+                jobs += _jobs(extractors, track_faces, main if track is None else track, renumber, segment, inputs)
+        _run_jobs(recognizer, jobs)
         tracks = []
         for t in kept_tracks:
             times = track_faces.times[t]
-            own = None
-            if faces == "all":
-                own = [_predict(recognizer, extractors, track_faces, t, renumber, _blank(s), inputs)
-                       for s, inputs in zip(segments, shared)]
             tracks.append(FaceTrack(renumber[t], len(times), round(min(times), 3), round(max(times), 3),
-                                    [[round(tt, 3), *map(int, b)] for tt, b in zip(times, track_faces.boxes[t])], own))
+                                    [[round(tt, 3), *map(int, b)] for tt, b in zip(times, track_faces.boxes[t])],
+                                    timelines.get(t)))
     if info.has_video and "visual" not in extractors:
         notes.append("visual: this model takes no faces")
     text_source = "transcript" if cues is not None else ("asr" if transcriber is not None else None)
-    return Timeline(source=str(path), duration=round(duration, 3), labels=list(recognizer.labels), segments=main_segments,
+    return Timeline(source=str(path), duration=round(duration, 3), labels=list(recognizer.labels), segments=segments,
                     transcript=join_text(utterances), text_source=text_source,
                     main_face=renumber.get(main), tracks=tracks, notes=notes)
+
+
+def _audio_pass(path: Path, spool, transcriber, tick, notes: list[str]) -> list:
+    """Decode the audio track into ``spool`` and transcribe it as it comes (when ``transcriber``)."""
+    from xmer.features.stream import audio_blocks
+
+    def spooled(blocks):
+        for block in blocks:
+            spool.append(block)
+            tick(block.size / 16_000)
+            yield block
+
+    try:
+        blocks = spooled(audio_blocks(path))
+        if transcriber is not None:
+            return list(transcriber.transcribe_stream(blocks))
+        for _ in blocks:
+            pass
+    except ModalityAbsent as error:
+        notes.append(f"audio: {error}")
+    return []
 
 
 def _blank(segment: Segment) -> Segment:
     return Segment(segment.start, segment.end, segment.kind, segment.context, text=segment.text)
 
 
-def _video_pass(path: Path, visual: str, fps: float, store: _Faces, tick, notes: list[str]) -> float:
-    """Decode, detect, track and embed every face; returns the time of the last frame seen."""
+def _video_pass(path: Path, visual: str, fps: float, store: _Faces, tick, notes: list[str], full_search_s: float = 1.0) -> float:
+    """Decode, detect, track and embed every face; returns the time of the last frame seen.
+
+    The whole frame is searched for faces every ``full_search_s`` seconds (so a face coming into
+    view is found within that time); in the frames between, each tracked face is searched for
+    around its last box only.
+    """
     from xmer.features.face import FaceDetector, crop_face, read_frames
-    from xmer.features.tracking import IoUTracker
+    from xmer.features.tracking import IoUTracker, iou
 
     extractor = get_extractor(visual)
     if not hasattr(extractor, "embed"):
@@ -190,8 +209,16 @@ def _video_pass(path: Path, visual: str, fps: float, store: _Faces, tick, notes:
             pending.clear()
 
     decode_notes: list[str] = []
-    for frame in read_frames(path, fps=fps, notes=decode_notes):
-        boxes = detector.detect_all(frame.grey)
+    full_every = max(1, round(fps * full_search_s))
+    for k, frame in enumerate(read_frames(path, fps=fps, notes=decode_notes)):
+        if k % full_every == 0:
+            boxes = detector.detect_all(frame.grey)
+        else:  # between full searches, each face is looked for only around where it was (several times cheaper)
+            boxes = []
+            for alive in tracker.alive:
+                box = detector.detect_near(frame.grey, alive.box)
+                if box is not None and all(iou(box, other) < 0.5 for other in boxes):
+                    boxes.append(box)
         for track, box in zip(tracker.update(frame.time, boxes), boxes):
             pending.append((track, frame.time, box, crop_face(frame.grey, box, margin)))
         if len(pending) >= 64:
@@ -203,7 +230,7 @@ def _video_pass(path: Path, visual: str, fps: float, store: _Faces, tick, notes:
     return last + 1.0 / fps
 
 
-def _shared_inputs(recognizer, extractors, spool, segment: Segment) -> dict[str, np.ndarray]:
+def _shared_inputs(extractors, spool, segment: Segment) -> dict[str, np.ndarray]:
     """The audio and text features of a segment's context (the same whichever face is followed)."""
     out = {}
     a, b = segment.context
@@ -226,8 +253,10 @@ def _checked(array) -> np.ndarray | None:
     return array if array.ndim == 2 and array.shape[0] > 0 and np.isfinite(array).all() else None
 
 
-def _predict(recognizer, extractors, store: _Faces, track, renumber, segment: Segment, shared) -> Segment:
-    """Fill in the segment's prediction from its inputs and the face of ``track`` (may be None)."""
+def _jobs(extractors, store: _Faces, track, renumber, segment: Segment, shared) -> list[tuple[Segment, str | None, dict]]:
+    """The predictions a segment needs, as ``(segment, modality or None for fused, features)``; sets
+    the segment's face (from ``track``, may be None). A segment where nothing was observed (no face,
+    silence, no words) needs none: it gets no prediction rather than a guess."""
     features = dict(shared)
     a, b = segment.context
     if track is not None and "visual" in extractors:
@@ -237,15 +266,23 @@ def _predict(recognizer, extractors, store: _Faces, track, renumber, segment: Se
             segment.face = {"track": renumber[track], "frames": int(len(emb)),
                             "box": [int(v) for v in np.median(boxes, axis=0).round()]}
     if not features:
-        return segment  # nothing observed (no face, silence, no words): no prediction, not a guess
-    fused = recognizer.predict(features, sample_id=f"{segment.start:.2f}-{segment.end:.2f}s")
-    segment.prediction, segment.probabilities = fused.prediction, fused.probabilities
-    segment.observed, segment.imagined = fused.observed, fused.imagined
+        return []
+    jobs = [(segment, None, features)]
     if len(features) > 1:
-        for m, f in features.items():
-            alone = recognizer.predict({m: f})
-            segment.modalities[m] = {"prediction": alone.prediction, "probabilities": alone.probabilities}
-    else:
-        m = next(iter(features))
-        segment.modalities[m] = {"prediction": fused.prediction, "probabilities": fused.probabilities}
-    return segment
+        jobs += [(segment, m, {m: f}) for m, f in features.items()]
+    return jobs
+
+
+def _run_jobs(recognizer, jobs, batch_size: int = 32) -> None:
+    """Run the predictions in batches and store them in their segments."""
+    for i in range(0, len(jobs), batch_size):
+        chunk = jobs[i : i + batch_size]
+        ids = [f"{s.start:.2f}-{s.end:.2f}s" for s, _, _ in chunk]
+        for (segment, modality, features), out in zip(chunk, recognizer.predict_many([f for _, _, f in chunk], ids)):
+            if modality is None:
+                segment.prediction, segment.probabilities = out.prediction, out.probabilities
+                segment.observed, segment.imagined = out.observed, out.imagined
+                if len(features) == 1:
+                    segment.modalities[next(iter(features))] = {"prediction": out.prediction, "probabilities": out.probabilities}
+            else:
+                segment.modalities[modality] = {"prediction": out.prediction, "probabilities": out.probabilities}

@@ -119,12 +119,17 @@ class Recognizer:
 
     def predict(self, features: dict[str, np.ndarray], sample_id: str = "input") -> Prediction:
         """Predict from modality -> (T, D) feature arrays; any non-empty subset of the model's modalities."""
-        features = self.check_features(features, sample_id)
+        return self.predict_many([features], [sample_id])[0]
+
+    def predict_many(self, items: list[dict[str, np.ndarray]], sample_ids: list[str] | None = None) -> list[Prediction]:
+        """:meth:`predict` for several inputs in one forward pass (padding and masks keep each
+        prediction independent of the others in the batch)."""
         label = np.zeros(len(self.labels), np.float32) if self.multi_label else 0
-        sample = Sample(id=sample_id, source="input", features=features, label=label)
-        batch = collate([sample], list(self.input_dims), self.input_dims, len(self.labels), self.multi_label)
-        probs = self.scores(batch)[0].numpy()
-        return self._prediction(probs, batch, 0)
+        ids = sample_ids or [f"input {i}" for i in range(len(items))]
+        samples = [Sample(id=i, source="input", features=self.check_features(f, i), label=label) for f, i in zip(items, ids)]
+        batch = collate(samples, list(self.input_dims), self.input_dims, len(self.labels), self.multi_label)
+        probs = self.scores(batch).numpy()
+        return [self._prediction(probs[row], batch, row) for row in range(len(samples))]
 
     def predict_file(self, path: str | Path) -> Prediction:
         """Predict from an ``.npz`` whose keys are modality names, each a (T, D) array."""

@@ -226,6 +226,18 @@ class FaceDetector:
         scale = min(1.0, self.detect_width / W)
         return self._search_all(grey, scale, max(20, int(self.min_face * min(H, W) * scale)))
 
+    def detect_near(self, grey: np.ndarray, prior: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+        """The face near ``prior`` (last frame's box), searched only around it, or None."""
+        H, W = grey.shape
+        x, y, w, h = prior
+        side = max(w, h)
+        pad = int(0.5 * side)
+        x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
+        scale = min(1.0, self.track_size / side) if side > 0 else 1.0
+        s = side * scale
+        box = self._search(grey[y0:y1, x0:x1], scale, max(20, int(0.7 * s)), int(1.45 * s) + 1) if x1 > x0 and y1 > y0 else None
+        return None if box is None else (box[0] + x0, box[1] + y0, box[2], box[3])
+
     def detect(self, grey: np.ndarray, prior: tuple[int, int, int, int] | None = None) -> tuple[int, int, int, int] | None:
         """(H, W) uint8 -> the largest face as (x, y, w, h) in this frame's pixels, or None.
 
@@ -233,15 +245,9 @@ class FaceDetector:
         """
         H, W = grey.shape
         if prior is not None:
-            x, y, w, h = prior
-            side = max(w, h)
-            pad = int(0.5 * side)
-            x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
-            scale = min(1.0, self.track_size / side) if side > 0 else 1.0
-            s = side * scale
-            box = self._search(grey[y0:y1, x0:x1], scale, max(20, int(0.7 * s)), int(1.45 * s) + 1) if x1 > x0 and y1 > y0 else None
+            box = self.detect_near(grey, prior)
             if box is not None:
-                return box[0] + x0, box[1] + y0, box[2], box[3]
+                return box
         scale = min(1.0, self.detect_width / W)
         return self._search(grey, scale, max(20, int(self.min_face * min(H, W) * scale)))
 
