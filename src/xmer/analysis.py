@@ -134,15 +134,16 @@ def analyze_media(
         segments = plan_segments(utterances, duration, window, hop)
         main = max(kept_tracks, key=lambda t: (len(track_faces.times[t]), -t)) if kept_tracks else None
         renumber = {t: i + 1 for i, t in enumerate(kept_tracks)}
-        shared = [_shared_inputs(extractors, spool if use_audio else None, s) for s in segments]
         timelines = {None: segments}  # track -> its segments; None: the main face's timeline
         if faces == "all":
             timelines.update({t: [_blank(s) for s in segments] for t in kept_tracks})
-        jobs = []
-        for track, own in timelines.items():
-            for segment, inputs in zip(own, shared):
-                jobs += _jobs(extractors, track_faces, main if track is None else track, renumber, segment, inputs)
-        _run_jobs(recognizer, jobs)
+        for i in range(0, len(segments), 16):  # a few segments' features at a time: memory stays flat
+            jobs = []
+            for k in range(i, min(i + 16, len(segments))):
+                inputs = _shared_inputs(extractors, spool if use_audio else None, segments[k])
+                for track, own in timelines.items():
+                    jobs += _jobs(extractors, track_faces, main if track is None else track, renumber, own[k], inputs)
+            _run_jobs(recognizer, jobs)
         tracks = []
         for t in kept_tracks:
             times = track_faces.times[t]
