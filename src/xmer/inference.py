@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from xmer.errors import DataError
 from xmer.modalities import MODALITIES
 from xmer.models.system import build_system
 from xmer.training.checkpoint import load_checkpoint, read_json
+
+if TYPE_CHECKING:
+    from xmer.timeline import Timeline
 
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
@@ -66,9 +70,17 @@ class Prediction:
     prediction: str | list[str]
     observed: list[str]
     imagined: list[str]
+    text_source: str | None = None
+    """Where the words came from: ``"given"`` (a string), ``"transcript"`` (a file), ``"asr"`` (the
+    speech, transcribed); None without words. Only predictions from media say it."""
+    text: str | None = None
+    """The words the text modality read (media predictions with words only)."""
 
     def to_json(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.text_source is None and self.text is None:
+            del out["text_source"], out["text"]
+        return out
 
 
 class Recognizer:
@@ -115,12 +127,17 @@ class Recognizer:
 
     def predict(self, features: dict[str, np.ndarray], sample_id: str = "input") -> Prediction:
         """Predict from modality -> (T, D) feature arrays; any non-empty subset of the model's modalities."""
-        features = self.check_features(features, sample_id)
+        return self.predict_many([features], [sample_id])[0]
+
+    def predict_many(self, items: list[dict[str, np.ndarray]], sample_ids: list[str] | None = None) -> list[Prediction]:
+        """:meth:`predict` for several inputs in one forward pass (padding and masks keep each
+        prediction independent of the others in the batch)."""
         label = np.zeros(len(self.labels), np.float32) if self.multi_label else 0
-        sample = Sample(id=sample_id, source="input", features=features, label=label)
-        batch = collate([sample], list(self.input_dims), self.input_dims, len(self.labels), self.multi_label)
-        probs = self.scores(batch)[0].numpy()
-        return self._prediction(probs, batch, 0)
+        ids = sample_ids or [f"input {i}" for i in range(len(items))]
+        samples = [Sample(id=i, source="input", features=self.check_features(f, i), label=label) for f, i in zip(items, ids)]
+        batch = collate(samples, list(self.input_dims), self.input_dims, len(self.labels), self.multi_label)
+        probs = self.scores(batch).numpy()
+        return [self._prediction(probs[row], batch, row) for row in range(len(samples))]
 
     def predict_file(self, path: str | Path) -> Prediction:
         """Predict from an ``.npz`` whose keys are modality names, each a (T, D) array."""
@@ -134,28 +151,66 @@ class Recognizer:
             raise DataError(f"cannot read features file {path}: {error}") from None
         return self.predict(features, sample_id=str(path))
 
-    def predict_media(self, video=None, audio=None, image=None, text=None) -> tuple[Prediction, dict[str, str]]:
+    def media_extractors(self) -> dict[str, str]:
+        """Modality -> the extractor id the model's features came from (its card's ``extractors``).
+
+        Raises:
+            DataError: the model was trained on the synthetic toy set's features, not on media.
+        """
+        extractors = {m: e for m, e in self.card.get("extractors", {}).items() if e}
+        if self.card.get("synthetic") or any(e.startswith("toy") for e in extractors.values()):
+            raise DataError("this model was trained on the synthetic toy set's features; it cannot read media files "
+                            "(use --features FILE.npz, or a model trained on extracted features)")
+        return extractors
+
+    def predict_media(self, video=None, audio=None, image=None, text=None, asr: bool = True) -> tuple[Prediction, dict[str, str]]:
         """Predict from media files (any subset), with the extractors the model's features came from.
 
         Args:
             video: a video file (faces, and its audio track unless ``audio`` is given).
             audio: an audio file. image: a face image. text: a transcript string or a .txt/.srt Path.
+            asr: without ``text``, transcribe the speech of ``audio`` or ``video`` for the text modality
+                (needs ``xmer[speech]``; without it, a note says so and the text is left out).
 
         Returns:
             the prediction and, per modality given but unusable, one line saying why (e.g. no face).
         """
         from xmer.features import features_from_media
 
-        extractors = {m: e for m, e in self.card.get("extractors", {}).items() if e}
-        if self.card.get("synthetic") or any(e.startswith("toy") for e in extractors.values()):
-            raise DataError("this model was trained on the synthetic toy set's features; it cannot read media files "
-                            "(use --features FILE.npz, or a model trained on extracted features)")
-        features, notes = features_from_media(video=video, audio=audio, image=image, text=text, extractors=extractors)
+        extractors = self.media_extractors()
+        text_source, words, notes = None, None, {}
+        if text is not None:
+            from xmer.features.text import read_transcript
+
+            text_source = "transcript" if isinstance(text, Path) else "given"
+            words = read_transcript(text) if isinstance(text, Path) else str(text)
+        elif asr and "text" in self.input_dims and (audio is not None or video is not None):
+            words, why = transcribe_file(audio if audio is not None else video)
+            if words:
+                text, text_source = words, "asr"
+            else:
+                notes["text"] = why
+        features, media_notes = features_from_media(video=video, audio=audio, image=image, text=text, extractors=extractors)
+        notes.update(media_notes)
         features = {m: f for m, f in features.items() if m in self.input_dims}
         if not features:
             reasons = "; ".join(f"{m}: {why}" for m, why in notes.items()) or "no input given"
             raise DataError(f"no usable modality in the input ({reasons})")
-        return self.predict(features, sample_id=str(video or audio or image or "text")), notes
+        prediction = self.predict(features, sample_id=str(video or audio or image or "text"))
+        if text_source is not None:
+            prediction.text_source, prediction.text = text_source, words
+        return prediction, notes
+
+    def analyze(self, path: str | Path, **options) -> "Timeline":
+        """The emotion over time of a video or audio file: a :class:`~xmer.timeline.Timeline` of
+        segments, each with a fused and per-modality predictions, its words and its face.
+
+        Options (see :func:`xmer.analysis.analyze_media`): ``transcript`` (.srt/.vtt), ``asr``,
+        ``window``, ``hop``, ``faces`` ("main" or "all"), ``fps``, ``progress``.
+        """
+        from xmer.analysis import analyze_media
+
+        return analyze_media(self, path, **options)
 
     def check_features(self, features: dict[str, np.ndarray], sample_id: str) -> dict[str, np.ndarray]:
         unknown = sorted(set(features) - set(MODALITIES))
@@ -196,3 +251,27 @@ class Recognizer:
             observed=observed,
             imagined=imagined,
         )
+
+
+def transcribe_file(path: str | Path) -> tuple[str, str]:
+    """The words spoken in an audio file or a video's audio track, and, when there are none, why.
+
+    Returns ``("", reason)`` when the speech extra is missing, the file has no audio track or no
+    speech is recognised; raises DataError when the file cannot be read.
+    """
+    from xmer.errors import ConfigError
+    from xmer.features import ModalityAbsent
+    from xmer.features.asr import get_transcriber, join_text, speech_available
+    from xmer.features.stream import audio_blocks
+
+    if not speech_available():
+        from xmer.features.asr import SPEECH_HINT
+
+        return "", f"no transcript given and speech transcription is not installed ({SPEECH_HINT})"
+    try:
+        words = join_text(get_transcriber().transcribe_stream(audio_blocks(path)))
+    except ModalityAbsent as error:
+        return "", f"no transcript given and nothing to transcribe ({error})"
+    except ConfigError as error:
+        return "", str(error)
+    return (words, "") if words else ("", f"no transcript given and no speech recognised in {path}")

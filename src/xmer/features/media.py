@@ -250,14 +250,13 @@ def _read_av(path: Path) -> tuple[np.ndarray, int]:
 # From a user's media files to model inputs
 
 
-def collect_features(
-    video: str | Path | None = None,
-    audio: str | Path | None = None,
-    image: str | Path | None = None,
-    text: str | Path | None = None,
-    extractors: dict[str, str] | None = None,
-) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Implementation of :func:`xmer.features.features_from_media` (see there)."""
+def choose_extractors(extractors: dict[str, str] | None = None) -> dict[str, str]:
+    """Modality -> registered extractor name, from names or ids (``"logmel@1"``, as a model card
+    records them; the version must match this xmer's), or :data:`DEFAULT_EXTRACTORS`.
+
+    Raises:
+        ConfigError: an unknown name, one of another modality, or another version.
+    """
     chosen = {}
     for modality, name in (DEFAULT_EXTRACTORS if extractors is None else extractors).items():
         name, _, version = str(name).partition("@")  # a name, or an id "name@version" from dataset.json
@@ -270,6 +269,18 @@ def collect_features(
                 f"install the xmer version that made them or retrain"
             )
         chosen[modality] = name
+    return chosen
+
+
+def collect_features(
+    video: str | Path | None = None,
+    audio: str | Path | None = None,
+    image: str | Path | None = None,
+    text: str | Path | None = None,
+    extractors: dict[str, str] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Implementation of :func:`xmer.features.features_from_media` (see there)."""
+    chosen = choose_extractors(extractors)
 
     # Missing files are the caller's mistake (a typo), not a modality to imagine: fail loudly.
     for given in (video, audio, image):
