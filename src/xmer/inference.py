@@ -20,6 +20,7 @@ import torch
 from xmer.config import Config, from_dict
 from xmer.data.contract import Batch, Sample, collate
 from xmer.errors import DataError
+from xmer.io import atomic_write_text
 from xmer.modalities import MODALITIES
 from xmer.models.system import build_system
 from xmer.training.checkpoint import load_checkpoint, read_json
@@ -29,25 +30,53 @@ DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
 """xmer's default model: a run folder reduced to what prediction needs (see :func:`export_model`)."""
 
 
+WEIGHTS_FILE = "model.safetensors"
+"""An exported model folder's weights (float16, safetensors; config and bookkeeping in its header)."""
+
+
 def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write the parts of a run folder that prediction needs, small: ``model.json``, ``config.yaml``,
-    ``metrics.json`` (when the run was evaluated) and ``checkpoints/best.pt`` holding only the config and the weights in float16 (no optimiser
-    state; the discriminators, which only training uses, are dropped). Returns ``out_dir``."""
-    from xmer.io import atomic_path
+    """Write the parts of a run folder that prediction needs, small and pickle-free: ``model.json``,
+    ``config.yaml``, ``metrics.json`` (when the run was evaluated), a ``MODEL_CARD.md`` in the Hugging
+    Face layout (unless the folder has one) and ``model.safetensors`` holding
+    the weights in float16 with the resolved config and the run's bookkeeping as JSON in its header
+    (no optimiser state; the discriminators, which only training uses, are dropped). ``run_dir`` may
+    also be an exported model folder, of this format or the older ``checkpoints/best.pt`` one, which
+    converts it (in place too: ``--out`` the same folder; the old ``checkpoints/best.pt`` is then no
+    longer read, and is left for its owner to delete). Returns ``out_dir``.
+    """
+    from xmer.modelcard import CARD_FILE, render_card
+    from xmer.modelfile import save_weights
     from xmer.training.checkpoint import write_json
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    payload = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    payload = _read_model(run_dir, "best")
     weights = {k: (v.half() if v.is_floating_point() else v) for k, v in payload["model"].items()
                if not k.startswith("discriminators.")}
-    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "checkpoints" / "best.pt") as tmp:
-        torch.save({"config": payload["config"], "model": weights, "state": payload.get("state", {})}, tmp)
-    write_json(out_dir / "model.json", read_json(run_dir / "model.json"))
-    for name in ("config.yaml", "metrics.json"):  # the metrics of its evaluation travel with the model
-        if (run_dir / name).is_file():
-            (out_dir / name).write_text((run_dir / name).read_text())
+    card = read_json(run_dir / "model.json")
+    texts = {name: (run_dir / name).read_text() for name in ("config.yaml", "metrics.json") if (run_dir / name).is_file()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_weights(out_dir / WEIGHTS_FILE, weights, {"config": payload["config"], "state": payload.get("state", {})})
+    write_json(out_dir / "model.json", card)
+    for name, text in texts.items():  # the metrics of its evaluation travel with the model
+        if (out_dir / name).resolve() != (run_dir / name).resolve():
+            atomic_write_text(out_dir / name, text)
+    if not (out_dir / CARD_FILE).exists():  # a card written by hand is never replaced
+        metrics = read_json(out_dir / "metrics.json") if (out_dir / "metrics.json").is_file() else None
+        atomic_write_text(out_dir / CARD_FILE, render_card(card, metrics, out_dir.resolve().name))
     return out_dir
+
+
+def _read_model(run_dir: Path, checkpoint: str) -> dict:
+    """``{"config", "model", "state"}`` from an exported folder's ``model.safetensors``, else from the
+    run's ``checkpoints/<checkpoint>.pt`` (read with ``weights_only=True``)."""
+    from xmer.modelfile import load_weights
+
+    if (run_dir / WEIGHTS_FILE).is_file() and checkpoint == "best":
+        tensors, meta = load_weights(run_dir / WEIGHTS_FILE)
+        if "config" not in meta:
+            raise DataError(f"{run_dir / WEIGHTS_FILE}: no 'config' in its header; re-export it with xmer export")
+        return {"config": meta["config"], "model": tensors, "state": meta.get("state", {})}
+    return load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
 
 
 @dataclass
@@ -78,8 +107,9 @@ class Recognizer:
 
     @classmethod
     def load(cls, run_dir: str | Path | None = None, checkpoint: str = "best", device: str = "cpu") -> "Recognizer":
-        """Load ``RUN_DIR/checkpoints/<checkpoint>.pt`` with the run's ``model.json``; without a run
-        folder, xmer's default model shipped in the package (see its MODEL_CARD.md)."""
+        """Load a model folder made by ``xmer export`` (``model.safetensors``) or a run folder's
+        ``checkpoints/<checkpoint>.pt``, with its ``model.json``; without a folder, xmer's default
+        model shipped in the package (see its MODEL_CARD.md). Nothing is unpickled."""
         if run_dir is None:
             run_dir = DEFAULT_MODEL
             if not (run_dir / "model.json").is_file():
@@ -88,7 +118,7 @@ class Recognizer:
         if not run_dir.is_dir():
             raise DataError(f"run folder not found: {run_dir}")
         card = read_json(run_dir / "model.json")
-        payload = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
+        payload = _read_model(run_dir, checkpoint)
         config = from_dict(Config, payload["config"])
         model = build_system(config, card["input_dims"], len(card["labels"]), card["multi_label"])
         weights = payload["model"]
