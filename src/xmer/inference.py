@@ -202,9 +202,13 @@ class Recognizer:
             out[m] = array
         return out
 
+    def imagined_rows(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """modality -> (B,) bool: which rows' modality the translators imagine (empty without them)."""
+        return self.model.imagined_modalities(batch)
+
     def _prediction(self, probs: np.ndarray, batch: Batch, row: int) -> Prediction:
         observed = [m for m in MODALITIES if m in batch.present and bool(batch.present[m][row])]
-        imagined_rows = self.model.imagined_modalities(batch)
+        imagined_rows = self.imagined_rows(batch)
         imagined = [m for m in MODALITIES if m in imagined_rows and bool(imagined_rows[m][row])]
         if self.multi_label:
             decision: str | list[str] = [l for l, p in zip(self.labels, probs) if p > 0.5]

@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     text.add_argument("--text", help="the transcript")
     text.add_argument("--transcript", help="a .txt or .srt file with the transcript")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                        help="run the model with PyTorch, or with onnxruntime from the folder's onnx/ (xmer export --onnx)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +31,12 @@ def run(args: argparse.Namespace) -> int:
     given = {k: v for k, v in media.items() if v is not None}
     if bool(args.features) == bool(given):
         raise DataError("give either --features FILE.npz or media inputs (--video, --audio, --image, --text/--transcript)")
-    recognizer = Recognizer.load(args.run_dir)
+    if args.runtime == "onnx":
+        from xmer.onnx_runtime import OnnxRecognizer
+
+        recognizer = OnnxRecognizer.load(args.run_dir)
+    else:
+        recognizer = Recognizer.load(args.run_dir)
     notes: dict[str, str] = {}
     if args.features:
         prediction = recognizer.predict_file(args.features)
