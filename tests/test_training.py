@@ -96,14 +96,14 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, cache):
     proc.wait()
     done = len(json.loads(history.read_text()))
     assert proc.returncode == -signal.SIGKILL and done < epochs, "the run finished before it could be killed"
-    torch.load(killed / "checkpoints" / "last.pt", weights_only=False)  # the last checkpoint is intact
+    torch.load(killed / "checkpoints" / "last.pt", weights_only=True)  # the last checkpoint is intact
 
     subprocess.run(_train_cli(killed, epochs, "--resume", env=env), env=env, check=True, capture_output=True)
     a = json.loads((whole / "history.json").read_text())
     b = json.loads((killed / "history.json").read_text())
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(a) == strip(b)
-    wa = torch.load(whole / "checkpoints" / "best.pt", weights_only=False)["model"]
-    wb = torch.load(killed / "checkpoints" / "best.pt", weights_only=False)["model"]
+    wa = torch.load(whole / "checkpoints" / "best.pt", weights_only=True)["model"]
+    wb = torch.load(killed / "checkpoints" / "best.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert evaluate_run(whole, "test", subsets=False)["per_class"] == evaluate_run(killed, "test", subsets=False)["per_class"]

@@ -11,6 +11,7 @@ on how a checkpoint is loaded and how an input is checked. Example::
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ import torch
 from xmer.config import Config, from_dict
 from xmer.data.contract import Batch, Sample, collate
 from xmer.errors import DataError
+from xmer.io import atomic_write_text
 from xmer.modalities import MODALITIES
 from xmer.models.system import build_system
 from xmer.training.checkpoint import load_checkpoint, read_json
@@ -33,32 +35,59 @@ DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
 """xmer's default model: a run folder reduced to what prediction needs (see :func:`export_model`)."""
 
 
+WEIGHTS_FILE = "model.safetensors"
+"""An exported model folder's weights (float16, safetensors; config and bookkeeping in its header)."""
+
+
 def export_model(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
-    """Write the parts of a run folder that prediction needs, small: ``model.json``, ``config.yaml``,
-    ``metrics.json`` (when the run was evaluated) and ``checkpoints/best.pt`` holding only the config and the weights in float16 (no optimiser
-    state; the discriminators, which only training uses, are dropped). Returns ``out_dir``.
+    """Write the parts of a run folder that prediction needs, small and pickle-free: ``model.json``,
+    ``config.yaml``, ``metrics.json`` (when the run was evaluated), a ``MODEL_CARD.md`` in the Hugging
+    Face layout and ``model.safetensors`` holding the weights in float16 with the resolved config and
+    the run's bookkeeping as JSON in its header (no optimiser state; the discriminators, which only
+    training uses, are dropped). ``run_dir`` may also be an exported model folder, of this format or
+    the older ``checkpoints/best.pt`` one, which converts it. Returns ``out_dir``.
 
     The export is built in a temporary sibling and renamed into place; ``out_dir`` may not be the run
     or lie inside or above it, and an existing ``out_dir`` is replaced only with ``overwrite`` and
-    only when it is an earlier export."""
+    only when it is an earlier export. A model card written by hand (one in ``run_dir``, or in the
+    export being replaced) is kept; otherwise one is rendered from ``model.json`` and the metrics.
+    """
     from xmer.guard import building, check_not_inside
+    from xmer.modelcard import CARD_FILE, render_card
+    from xmer.modelfile import save_weights
     from xmer.training.checkpoint import write_json
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     check_not_inside(out_dir, run_dir, "the run folder")
-    payload = load_checkpoint(run_dir / "checkpoints" / "best.pt")
-    card = read_json(run_dir / "model.json")
+    payload = _read_model(run_dir, "best")
     weights = {k: (v.half() if v.is_floating_point() else v) for k, v in payload["model"].items()
                if not k.startswith("discriminators.")}
+    card = read_json(run_dir / "model.json")
+    texts = {name: (run_dir / name).read_text() for name in ("config.yaml", "metrics.json", CARD_FILE) if (run_dir / name).is_file()}
+    if CARD_FILE not in texts and (out_dir / CARD_FILE).is_file():
+        texts[CARD_FILE] = (out_dir / CARD_FILE).read_text()  # a card written by hand is never replaced
     with building(out_dir, overwrite=overwrite, kind="export") as tmp:
-        (tmp / "checkpoints").mkdir()
-        torch.save({"config": payload["config"], "model": weights, "state": payload.get("state", {})},
-                   tmp / "checkpoints" / "best.pt")
+        save_weights(tmp / WEIGHTS_FILE, weights, {"config": payload["config"], "state": payload.get("state", {})})
         write_json(tmp / "model.json", card)
-        for name in ("config.yaml", "metrics.json"):  # the metrics of its evaluation travel with the model
-            if (run_dir / name).is_file():
-                (tmp / name).write_text((run_dir / name).read_text())
+        for name, text in texts.items():  # the metrics of its evaluation travel with the model
+            (tmp / name).write_text(text)
+        if CARD_FILE not in texts:
+            metrics = json.loads(texts["metrics.json"]) if "metrics.json" in texts else None
+            (tmp / CARD_FILE).write_text(render_card(card, metrics, out_dir.resolve().name))
     return out_dir
+
+
+def _read_model(run_dir: Path, checkpoint: str) -> dict:
+    """``{"config", "model", "state"}`` from an exported folder's ``model.safetensors``, else from the
+    run's ``checkpoints/<checkpoint>.pt`` (read with ``weights_only=True``)."""
+    from xmer.modelfile import load_weights
+
+    if (run_dir / WEIGHTS_FILE).is_file() and checkpoint == "best":
+        tensors, meta = load_weights(run_dir / WEIGHTS_FILE)
+        if "config" not in meta:
+            raise DataError(f"{run_dir / WEIGHTS_FILE}: no 'config' in its header; re-export it with xmer export")
+        return {"config": meta["config"], "model": tensors, "state": meta.get("state", {})}
+    return load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
 
 
 @dataclass
@@ -97,8 +126,9 @@ class Recognizer:
 
     @classmethod
     def load(cls, run_dir: str | Path | None = None, checkpoint: str = "best", device: str = "cpu") -> "Recognizer":
-        """Load ``RUN_DIR/checkpoints/<checkpoint>.pt`` with the run's ``model.json``; without a run
-        folder, xmer's default model shipped in the package (see its MODEL_CARD.md)."""
+        """Load a model folder made by ``xmer export`` (``model.safetensors``) or a run folder's
+        ``checkpoints/<checkpoint>.pt``, with its ``model.json``; without a folder, xmer's default
+        model shipped in the package (see its MODEL_CARD.md). Nothing is unpickled."""
         if run_dir is None:
             run_dir = DEFAULT_MODEL
             if not (run_dir / "model.json").is_file():
@@ -107,7 +137,7 @@ class Recognizer:
         if not run_dir.is_dir():
             raise DataError(f"run folder not found: {run_dir}")
         card = read_json(run_dir / "model.json")
-        payload = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
+        payload = _read_model(run_dir, checkpoint)
         config = from_dict(Config, payload["config"])
         model = build_system(config, card["input_dims"], len(card["labels"]), card["multi_label"])
         weights = payload["model"]
@@ -236,9 +266,13 @@ class Recognizer:
             out[m] = array
         return out
 
+    def imagined_rows(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """modality -> (B,) bool: which rows' modality the translators imagine (empty without them)."""
+        return self.model.imagined_modalities(batch)
+
     def _prediction(self, probs: np.ndarray, batch: Batch, row: int) -> Prediction:
         observed = [m for m in MODALITIES if m in batch.present and bool(batch.present[m][row])]
-        imagined_rows = self.model.imagined_modalities(batch)
+        imagined_rows = self.imagined_rows(batch)
         imagined = [m for m in MODALITIES if m in imagined_rows and bool(imagined_rows[m][row])]
         if self.multi_label:
             decision: str | list[str] = [l for l, p in zip(self.labels, probs) if p > 0.5]

@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("xmer.cli.prepare", "turn a dataset release (FER2013, RAVDESS, IEMOCAP, .csd, ...) into a prepared dataset"),
     "pretrain": ("xmer.cli.pretrain", "train the visual front-end (face CNN) on FER2013 and write its weights"),
     "experiment": ("xmer.cli.experiment", "run one of the paper's experiments over seeds and write its report"),
-    "serve": ("xmer.cli.serve", "serve a model over HTTP: POST /predict with text, media or features as JSON"),
+    "serve": ("xmer.cli.serve", "serve a model over HTTP: a web page, POST /predict with uploads, text or JSON, OpenAPI at /docs"),
     "export": ("xmer.cli.export", "reduce a run folder to a small model for prediction (float16 weights)"),
     "extract": ("xmer.cli.extract", "extract features for a prepared dataset from its raw media (resumable, shardable)"),
 }

@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="predict many inputs: one JSON object a line, with id and any of video, audio, image, text")
     parser.add_argument("--out", metavar="PREDICTIONS.jsonl", help="with --batch: where to write one prediction a line")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                        help="run the model with PyTorch, or with onnxruntime from the folder's onnx/ (xmer export --onnx)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if bool(args.features) == bool(given):
         raise DataError("give either --features FILE.npz or media inputs (--video, --audio, --image, --text/--transcript)")
-    recognizer = Recognizer.load(args.run_dir)
+    if args.runtime == "onnx":
+        from xmer.onnx_runtime import OnnxRecognizer
+
+        recognizer = OnnxRecognizer.load(args.run_dir)
+    else:
+        recognizer = Recognizer.load(args.run_dir)
     notes: dict[str, str] = {}
     if args.features:
         prediction = recognizer.predict_file(args.features)

@@ -17,6 +17,7 @@ were examined and that none held a face, and the visual extractor turns that int
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -198,12 +199,22 @@ class FaceDetector:
                  track_size: int = 64):
         cv2 = require_cv2()
         self.cv2 = cv2
-        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
-        self.cascade = cv2.CascadeClassifier(str(path))
-        if self.cascade.empty():
-            raise ConfigError(f"cannot load the Haar cascade {path}; reinstall 'opencv-python-headless<5'")
+        self._path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self._local = threading.local()
+        self.cascade  # noqa: B018 - load it now, so a broken install fails here
         self.detect_width, self.min_face, self.track_size = detect_width, min_face, track_size
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
+
+    @property
+    def cascade(self):
+        """This thread's cascade: OpenCV's detector keeps per-image buffers, so threads (the
+        server's workers) must not share one."""
+        cascade = getattr(self._local, "cascade", None)
+        if cascade is None:
+            cascade = self._local.cascade = self.cv2.CascadeClassifier(str(self._path))
+            if cascade.empty():
+                raise ConfigError(f"cannot load the Haar cascade {self._path}; reinstall 'opencv-python-headless<5'")
+        return cascade
 
     def _search(self, grey: np.ndarray, scale: float, min_side: int, max_side: int = 0) -> tuple[int, int, int, int] | None:
         """Largest face in ``grey`` resized by ``scale``, as (x, y, w, h) in ``grey``'s pixels."""
