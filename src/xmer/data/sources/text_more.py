@@ -152,8 +152,7 @@ class EmoryNLP(Source):
                 scan.problem("malformed row", f"{path}, row {line_no}: expected {len(self.COLUMNS)} tab-separated fields, found {len(row)}")
                 continue
             scene, utt, split, _, label_id, label, text = row
-            if split not in ("train", "valid", "test") or not label_id.isdigit() or int(label_id) >= len(self.LABEL_IDS) \
-                    or self.LABEL_IDS[int(label_id)] != label:
+            if split not in ("train", "valid", "test") or label not in self.LABEL_IDS or label_id != str(self.LABEL_IDS.index(label)):
                 message = f"{path}, row {line_no}: split {split!r} or label {label_id} {label!r} is not one of the release's"
                 scan.problem("malformed row", message)
                 continue
