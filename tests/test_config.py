@@ -72,3 +72,9 @@ def test_config_is_frozen():
 def test_every_field_is_documented():
     rows = describe()
     assert rows and all(text for _, _, text in rows), [key for key, _, text in rows if not text]
+
+
+def test_the_paper_config_switches_the_method_on():
+    config = load_config(next(p for p in CONFIGS if p.name == "paper.yaml"))
+    assert config.translator.enabled and config.train.lr == 0.01
+    assert config.method.strategy == "end_to_end" and config.method.recognizer_steps_per_translator_step == 7

@@ -58,7 +58,7 @@ def test_torchrun_two_ranks_train_one_run_in_sync(tmp_path, monkeypatch):
     history = json.loads((out / "history.json").read_text())
     assert [e["epoch"] for e in history] == [1, 2]
     # each rank took the steps of its half of the training samples
-    payload = torch.load(out / "checkpoints" / "last.pt", weights_only=False)
+    payload = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     assert payload["state"]["step"] == 2 * math.ceil(math.ceil(n_train / 2) / 16)
     assert payload["state"]["translator_steps"] == payload["state"]["step"] // 2
     # the run evaluates and predicts like any other

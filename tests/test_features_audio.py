@@ -14,7 +14,7 @@ import pytest
 sf = pytest.importorskip("soundfile")
 av = pytest.importorskip("av")
 
-from xmer.errors import DataError  # noqa: E402
+from xmer.errors import ConfigError, DataError  # noqa: E402
 from xmer.features import EXTRACTORS, ModalityAbsent, get_extractor  # noqa: E402
 from xmer.features.audio import HOP, WINDOW, load_audio, mel_filterbank, resample  # noqa: E402
 from xmer.features.media import probe, read_audio  # noqa: E402
@@ -156,12 +156,21 @@ def test_silent_and_too_short_audio_are_absent(tmp_path):
 
 @pytest.mark.parametrize("name", AUDIO_EXTRACTORS)
 def test_every_audio_extractor_gives_finite_T_by_D(name):
-    extractor = get_extractor(name)
+    try:
+        extractor = get_extractor(name)
+    except ConfigError as error:
+        if "install" in str(error):
+            pytest.skip(f"{name}: optional package missing ({error})")
+        raise
     assert extractor.modality == "audio" and extractor.id == f"{name}@{extractor.version}"
     wave = tone(1.0, freq=220)[:, 0] + tone(1.0, freq=1800, amp=0.1, seed=1)[:, 0]
     features = extractor(wave)
     assert features.dtype == np.float32 and features.shape[1] == extractor.dim
-    assert 95 <= features.shape[0] <= 100  # 10 ms hop
+    if extractor.pooled:
+        assert features.shape[0] == 1  # one vector per clip
+    else:
+        per_second = round(1 / extractor.step_seconds)
+        assert 0.95 * per_second <= features.shape[0] <= per_second  # 1 s of audio
     assert np.isfinite(features).all()
     assert get_extractor(name) is extractor  # built once per process
 

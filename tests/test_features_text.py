@@ -141,7 +141,7 @@ def test_every_text_extractor(name, tmp_path):
     assert extractor.modality == "text" and extractor.id == f"{name}@{extractor.version}"
     features = extractor("I can't believe we won, this is wonderful!")
     assert features.dtype == np.float32 and features.ndim == 2 and features.shape[1] == extractor.dim
-    assert 8 <= features.shape[0] <= 14 and np.isfinite(features).all()
+    assert (features.shape[0] == 1 if extractor.pooled else 8 <= features.shape[0] <= 14) and np.isfinite(features).all()
     (tmp_path / "t.txt").write_text("I can't believe we won, this is wonderful!")
     np.testing.assert_allclose(extractor(tmp_path / "t.txt"), features, atol=1e-6)
     with pytest.raises(ModalityAbsent):
@@ -189,3 +189,12 @@ def test_parse_extractors_errors(spec, message):
 
 def test_parse_extractors():
     assert parse_extractors(" audio=logmel , text=glove") == {"audio": "logmel", "text": "glove"}
+
+
+def test_minilm_sentence_embeddings_put_like_meanings_close():
+    extractor = built("minilm_sentence")
+    happy, joyful, invoice = (extractor(t)[0] for t in ("I am so happy today!", "What a joyful, wonderful day.", "The invoice is attached below."))
+    assert np.linalg.norm(happy) == pytest.approx(1.0, abs=1e-5)
+    assert happy @ joyful > happy @ invoice + 0.2
+    long = " ".join(["I am so happy today!"] * 200)  # longer than one 512-piece window
+    assert extractor(long).shape == (1, 384) and extractor(long)[0] @ happy > 0.5

@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+import torch
 
 av = pytest.importorskip("av")
 cv2 = pytest.importorskip("cv2")
@@ -22,7 +23,9 @@ from xmer.errors import DataError  # noqa: E402
 from xmer.features import EXTRACTORS, ModalityAbsent, get_extractor  # noqa: E402
 from xmer.features.face import FaceDetector, crop_face, extract_faces, read_frames  # noqa: E402
 from xmer.features.visual import VERSION  # noqa: E402
-from xmer.features.frontend import WEIGHTS_PATH, FaceCNN, file_sha256, load_frontend, load_record, normalise  # noqa: E402
+from xmer.features.frontend import (  # noqa: E402
+    WEIGHTS_PATH, FaceCNN, file_sha256, load_frontend, load_record, normalise, weights_fingerprint,
+)
 from xmer.features.visual import VERSION  # noqa: E402
 
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -118,7 +121,10 @@ def test_image_folder_is_a_sequence_in_natural_order(fer, media, tmp_path):
 
 def test_extractor_is_registered_versioned_by_its_weights(fer):
     assert EXTRACTORS["fer"].modality == "visual" and fer.modality == "visual"
-    assert fer.dim == 128 and fer.id == f"fer@{VERSION}+{file_sha256(WEIGHTS_PATH)[:12]}"
+    assert fer.dim == 128 and fer.id == f"fer@{VERSION}+{weights_fingerprint(WEIGHTS_PATH)[:12]}"
+    # the shipped weights were converted from the .pt of the same tensors: the id the default model
+    # and every feature store were made with is kept
+    assert fer.id == "fer@2+0a9082b2916c"
 
 
 def test_photo_embedding(fer):
@@ -166,7 +172,8 @@ def test_shipped_weights_load_and_match_their_record():
     assert isinstance(model, FaceCNN) and not model.training
     assert WEIGHTS_PATH.stat().st_size < 5_000_000
     record = load_record()
-    assert record["weights"]["sha256"] == file_sha256(WEIGHTS_PATH)
+    assert record["weights"]["sha256"] == file_sha256(WEIGHTS_PATH) and WEIGHTS_PATH.suffix == ".safetensors"
+    assert record["weights"]["fingerprint"] == weights_fingerprint(WEIGHTS_PATH) == record["weights"]["converted_from"]["sha256"]
     assert record["data"]["splits"] == {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
     assert record["command"].startswith("xmer pretrain visual") and 0 < record["private_test"]["accuracy"] <= 1
     out = model(normalise(np.zeros((2, 48, 48), np.uint8)))
@@ -179,6 +186,24 @@ def test_bad_weights_file_is_a_data_error(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"junk")
     with pytest.raises(DataError, match="cannot load"):
         load_frontend(tmp_path / "bad.pt")
+    (tmp_path / "bad.safetensors").write_bytes(b"junk")
+    with pytest.raises(DataError, match="not a safetensors file"):
+        load_frontend(tmp_path / "bad.safetensors")
+
+
+def test_legacy_pt_weights_convert_to_the_same_tensors_and_the_same_id(tmp_path):
+    """``xmer export visual_frontend.pt --out DIR``: the old pickle format becomes safetensors."""
+    model = FaceCNN(channels=(4, 8), embed_dim=16)
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    torch.save({"config": model.config, "state_dict": state}, tmp_path / "visual_frontend.pt")
+    (tmp_path / "visual_frontend.json").write_text(json.dumps({"weights": {"file": "visual_frontend.pt", "dtype": "float16"}}))
+    assert main(["export", str(tmp_path / "visual_frontend.pt"), "--out", str(tmp_path / "new")]) == 0
+    converted = tmp_path / "new" / "visual_frontend.safetensors"
+    assert weights_fingerprint(converted) == file_sha256(tmp_path / "visual_frontend.pt")
+    a, b = load_frontend(tmp_path / "visual_frontend.pt").state_dict(), load_frontend(converted).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    record = json.loads((tmp_path / "new" / "visual_frontend.json").read_text())
+    assert record["weights"]["sha256"] == file_sha256(converted) and record["weights"]["converted_from"]["file"] == "visual_frontend.pt"
 
 
 @pytest.mark.real_data
@@ -218,8 +243,8 @@ def test_pretrain_cli_on_a_tiny_fer2013_csv(tmp_path, capsys):
     record = json.loads((out / "visual_frontend.json").read_text())
     assert record["data"]["splits"] == {"Training": 96, "PublicTest": 32, "PrivateTest": 32}
     assert record["epochs"] == 1 and record["seed"] == 0 and len(record["history"]) == 1
-    assert record["weights"]["sha256"] == file_sha256(out / "visual_frontend.pt")
-    assert load_frontend(out / "visual_frontend.pt").embed_dim == 128
+    assert record["weights"]["sha256"] == file_sha256(out / "visual_frontend.safetensors")
+    assert load_frontend(out / "visual_frontend.safetensors").embed_dim == 128
     assert list((tmp_path / "cache").glob("fer2013-*.npz"))  # decoded once, cached
 
 

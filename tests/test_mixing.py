@@ -69,6 +69,24 @@ def test_weights_resample_per_epoch(two_sets):
     assert ids(3) == ids(3) and ids(3) != ids(4)
 
 
+def test_per_epoch_and_class_balance_set_each_sources_share(two_sets, tmp_path):
+    primary, _ = two_sets
+    # An auxiliary set of 40 samples, 36 happy and 4 sad: drawn 20 per epoch, half of them sad.
+    skewed = make(tmp_path / "skewed", "ekman7", EKMAN,
+                  [rec(i, "train", "happy" if i < 36 else "sad", ["audio"], "k") for i in range(40)], {"audio": 3})
+    mixed = open_sources([{"dataset": primary, "role": "primary"},
+                          {"dataset": skewed, "per_epoch": 20, "balance_classes": True}])
+    train = mixed.split("train")
+    drawn = [r for s in range(200) for r in mixed._resample(train, s) if r["source"] == "k"]
+    assert len(drawn) / 200 == pytest.approx(20, rel=0.05)
+    sad = sum(r["label"] == "sad" for r in drawn) / len(drawn)
+    assert sad == pytest.approx(0.5, abs=0.05)  # 10 a epoch from 4 samples: each sad one 2.5 times
+    with pytest.raises(ConfigError, match="not both"):
+        open_sources([{"dataset": primary, "role": "primary"}, {"dataset": skewed, "per_epoch": 5, "weight": 1}])
+    with pytest.raises(ConfigError, match="per_epoch"):
+        open_sources([{"dataset": primary, "role": "primary"}, {"dataset": skewed, "per_epoch": -1}])
+
+
 def test_bad_source_lists(two_sets, tmp_path):
     primary, aux = two_sets
     with pytest.raises(ConfigError, match="exactly one primary"):

@@ -11,8 +11,10 @@ from xmer.data.sources import SOURCES, sources_table
 
 ISSUE_SOURCES = {
     "cmu-mosei", "cmu-mosi", "mult-pkl", "mmsa-pkl", "iemocap", "ravdess", "ckplus", "fer2013", "afew",
-    "semeval2018-ec", "goemotions", "meld", "tess", "emodb", "composite",
+    "semeval2018-ec", "goemotions", "meld", "tess", "emodb", "urdu", "xed", "emorynlp", "dailydialog", "isear",
+    "wassa2017", "composite",
 }
+ISSUE_SOURCES |= {"cmu-mosi-bclstm", "ravdess-av"}  # issue 13: modalities of one recording
 
 
 def test_registered_with_every_source():

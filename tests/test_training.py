@@ -57,6 +57,11 @@ def test_a_run_writes_its_folder_and_learns(tmp_path, cache):
     assert len(subsets) == 7
     assert subsets["visual+audio+text"]["accuracy"] > max(subsets[m]["accuracy"] for m in ("visual", "audio", "text"))
     assert "synthetic" in (run / "report.md").read_text()
+    # Calibrated on validation after training (issue 10.5): a temperature in the card, ECE in the metrics.
+    assert card["temperature"] > 0 and card["calibration"]["ece_after"] <= card["calibration"]["ece_before"] + 1e-6
+    assert 0 <= metrics["ece"] <= 1 and "ece" in metrics["definitions"]
+    if card["temperature"] != 1.0:
+        assert "ece_uncalibrated" in metrics
 
 
 def test_an_existing_run_is_not_overwritten(tmp_path, cache):
@@ -91,14 +96,14 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, cache):
     proc.wait()
     done = len(json.loads(history.read_text()))
     assert proc.returncode == -signal.SIGKILL and done < epochs, "the run finished before it could be killed"
-    torch.load(killed / "checkpoints" / "last.pt", weights_only=False)  # the last checkpoint is intact
+    torch.load(killed / "checkpoints" / "last.pt", weights_only=True)  # the last checkpoint is intact
 
     subprocess.run(_train_cli(killed, epochs, "--resume", env=env), env=env, check=True, capture_output=True)
     a = json.loads((whole / "history.json").read_text())
     b = json.loads((killed / "history.json").read_text())
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(a) == strip(b)
-    wa = torch.load(whole / "checkpoints" / "best.pt", weights_only=False)["model"]
-    wb = torch.load(killed / "checkpoints" / "best.pt", weights_only=False)["model"]
+    wa = torch.load(whole / "checkpoints" / "best.pt", weights_only=True)["model"]
+    wb = torch.load(killed / "checkpoints" / "best.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert evaluate_run(whole, "test", subsets=False)["per_class"] == evaluate_run(killed, "test", subsets=False)["per_class"]

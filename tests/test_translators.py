@@ -277,7 +277,12 @@ def test_an_exported_model_predicts_like_its_run(tmp_path, cache, capsys):
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "slim")]) == 0
     assert "MB" in capsys.readouterr().out
     out = tmp_path / "slim"
-    assert (out / "checkpoints" / "best.pt").stat().st_size < (tmp_path / "run" / "checkpoints" / "best.pt").stat().st_size / 2
+    assert (out / "model.safetensors").stat().st_size < (tmp_path / "run" / "checkpoints" / "best.pt").stat().st_size / 2
+    assert not (out / "checkpoints").exists()  # nothing pickled in an exported model
+    from xmer.modelcard import card_metadata
+
+    meta = card_metadata(out)  # the Hugging Face model-card layout
+    assert meta["library_name"] == "xmer" and meta["datasets"] and "license" in meta and "accuracy" in meta["metrics"]
     rng = np.random.default_rng(0)
     features = {"audio": rng.normal(size=(9, 24)).astype(np.float32)}
     a = Recognizer.load(tmp_path / "run").predict(features)

@@ -92,6 +92,7 @@ class DataConfig:
     batch_size: int = doc(64, "samples per batch")
     train_subsets: Literal["all", "trimodal"] = doc("all", "which training samples to use: 'all', or 'trimodal' for those with all three modalities")
     usage: float = doc(1.0, "fraction of the trimodal (primary) training samples kept, drawn once with a fixed seed (paper Tables 5-6)")
+    complete_fraction: float = doc(1.0, "missing-rate protocol (MMIN): fraction p of the trimodal training samples left complete; each other one loses one or two modalities, a fixed seeded draw (xmer.data.missing)")
     max_steps: int = doc(0, "crop sequences longer than this many steps when loading (0: keep all)")
 
     def __post_init__(self):
@@ -161,6 +162,7 @@ class MethodConfig:
     augment_modalities: str = doc("visual+audio+text", "modalities Algorithm 1 may imagine in training, e.g. 'audio+text' (Tables 7/8); the others stay real or absent")
     include_observed: bool = doc(True, "with 'sampled', one of the k is always the sample's observed modalities (missing ones imagined)")
     pipeline_translator_epochs: int = doc(10, "with strategy='pipeline', epochs of translator training before the recogniser")
+    modality_dropout: float = doc(0.0, "in each recogniser step, withhold each present modality of a multimodal sample with this probability (at least one stays); with translators the withheld one is imagined (issue 10.4: fusion that a weak modality cannot drag down)")
     translator_lr: float = doc(1e-3, "Adam learning rate of the translators' own updates")
     discriminator_lr: float = doc(1e-3, "Adam learning rate of the discriminators (their own optimiser)")
     losses: LossWeights = doc(LossWeights(), "weights of the translator losses")
@@ -176,6 +178,7 @@ class TrainConfig:
     grad_clip: float | None = doc(1.0, "clip the gradient norm to this value (0 or null: off)")
     patience: int = doc(6, "stop after this many epochs without a better validation score (0: never stop early)")
     selection_metric: Literal["accuracy", "unweighted_accuracy", "macro_f1", "weighted_f1", "wa"] = doc("macro_f1", "validation metric that picks the best checkpoint (higher is better)")
+    select_on_subsets: bool = doc(False, "score a checkpoint by the selection metric averaged over the 7 modality subsets of the validation split (for a model that must serve any subset, like the default model)")
     device: str = doc("auto", "'auto' (CUDA when available, else CPU), 'cpu' or 'cuda[:N]'")
     threads: int = doc(0, "torch CPU threads (0: torch's default)")
     progress: bool = doc(True, "show a progress bar")
@@ -330,6 +333,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "translator.loss_steps": _at_least(0),
     "method.recognizer_steps_per_translator_step": _at_least(1),
     "method.k": _at_least(1),
+    "method.modality_dropout": _FRACTION,
     "method.pipeline_translator_epochs": _at_least(0),
     "method.translator_lr": _POSITIVE,
     "method.discriminator_lr": _POSITIVE,

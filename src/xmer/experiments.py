@@ -100,6 +100,36 @@ EXPERIMENTS: dict[str, Experiment] = {
     ),
 }
 
+def _missing_rate_conditions() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """For each p: the six conditions of issue 13 on the same fixed removal (xmer.data.missing)."""
+    conditions = []
+    for p in (1.0, 0.5, 0.2):
+        rate = (f"data.complete_fraction={p}",)
+        # at p = 1 the complete part is all of it: the same config (and, with --runs, the same run) as left out
+        complete_only = ALONE + (ALL if p == 1.0 else TRIMODAL) + rate
+        conditions += [
+            (f"p={p}: recogniser, complete part only", complete_only),
+            (f"p={p}: missing modalities left out", ALONE + ALL + rate),
+            (f"p={p}: translators + SeqDis (end to end)", METHOD + ALL + rate),
+            (f"p={p}: translators, no SeqDis", NO_SEQDIS + ALL + rate),
+            (f"p={p}: late fusion", ALONE + ALL + rate + ("model.name=late_fusion",)),
+            (f"p={p}: MulT-style", ALONE + ALL + rate + ("model.name=mult",)),
+        ]
+    return tuple(conditions)
+
+
+EXPERIMENTS["missing_rate"] = Experiment(
+    "The missing-modality protocol of MMIN (Zhao et al. 2021): a fraction p of the trimodal training "
+    "samples stays complete and each other one loses one or two modalities at random (a fixed seeded "
+    "draw, the same for every condition and seed; xmer.data.missing), p = 1.0, 0.5, 0.2. Conditions: "
+    "the recogniser on the complete part only; all samples with missing modalities left out of the "
+    "fusion; the paper's translators with SeqDis, end to end 1:n; the translators without SeqDis; "
+    "late fusion; a MulT-style model. Tested with all modalities and with each subset (missing ones "
+    "imagined, and for the translator conditions also left out).",
+    _missing_rate_conditions(),
+    subsets=True,
+)
+
 QUICK = (
     "train.epochs=2", "data.toy.trimodal=48", "data.toy.bimodal=12", "data.toy.unimodal=12",
     "data.toy.valid=24", "data.toy.test=24", "data.batch_size=16", "model.d_model=32", "model.d_ff=32",
@@ -260,6 +290,10 @@ def _report(name, experiment, data, seeds, quick, results) -> str:
               "counts its full training) and the wall time of this invocation (training still to do + evaluation):", ""]
     lines += [f"- {c}: training {r['train_seconds']:.0f} s; this invocation {r['seconds']:.0f} s" for c, r in results.items()]
     if experiment.subsets:
+        lines += ["", "## Test-time modality subsets, accuracy (%)", "",
+                  "Mean ± std over seeds; a condition with translators gives the accuracy with the missing "
+                  "modalities imagined, then (`/`) left out, for the same models.", "",
+                  _subset_grid(results, "accuracy")]
         for condition, r in results.items():
             lines += ["", f"## {condition}: test-time modality subsets", "", "Missing modalities imagined:", "",
                       format_comparison({s: _subset_summary(r["runs"], "subsets", s) for s in first["subsets"]})]
@@ -269,6 +303,26 @@ def _report(name, experiment, data, seeds, quick, results) -> str:
     lines += ["", "Run folders (config, curves, confusion matrices): " + ", ".join(f"`{_slug(c)}/`" for c in results), ""]
     lines += [definitions_footer(first), ""]
     return "\n".join(lines)
+
+
+def _subset_grid(results: dict, metric: str) -> str:
+    """One row per condition, one column per test-time modality subset: ``metric`` mean ± std, and
+    for runs with translators ``imagined / left out``."""
+    subsets = list(next(iter(results.values()))["runs"][0]["subsets"])
+    lines = ["| condition | " + " | ".join(subsets) + " |", "| :-- | " + " | ".join("--:" for _ in subsets) + " |"]
+    for condition, r in results.items():
+        cells = []
+        for subset in subsets:
+            cell = _pm(_subset_summary(r["runs"], "subsets", subset)[metric])
+            if "subsets_left_out" in r["runs"][0]:
+                cell += " / " + _pm(_subset_summary(r["runs"], "subsets_left_out", subset)[metric])
+            cells.append(cell)
+        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _pm(stat: dict) -> str:
+    return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
 
 
 def _subset_summary(runs, key, subset) -> dict:

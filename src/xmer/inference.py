@@ -11,8 +11,10 @@ on how a checkpoint is loaded and how an input is checked. Example::
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,41 +22,72 @@ import torch
 from xmer.config import Config, from_dict
 from xmer.data.contract import Batch, Sample, collate
 from xmer.errors import DataError
+from xmer.io import atomic_write_text
 from xmer.modalities import MODALITIES
 from xmer.models.system import build_system
 from xmer.training.checkpoint import load_checkpoint, read_json
+
+if TYPE_CHECKING:
+    from xmer.timeline import Timeline
 
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
 """xmer's default model: a run folder reduced to what prediction needs (see :func:`export_model`)."""
 
 
+WEIGHTS_FILE = "model.safetensors"
+"""An exported model folder's weights (float16, safetensors; config and bookkeeping in its header)."""
+
+
 def export_model(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
-    """Write the parts of a run folder that prediction needs, small: ``model.json``, ``config.yaml``,
-    ``metrics.json`` (when the run was evaluated) and ``checkpoints/best.pt`` holding only the config and the weights in float16 (no optimiser
-    state; the discriminators, which only training uses, are dropped). Returns ``out_dir``.
+    """Write the parts of a run folder that prediction needs, small and pickle-free: ``model.json``,
+    ``config.yaml``, ``metrics.json`` (when the run was evaluated), a ``MODEL_CARD.md`` in the Hugging
+    Face layout and ``model.safetensors`` holding the weights in float16 with the resolved config and
+    the run's bookkeeping as JSON in its header (no optimiser state; the discriminators, which only
+    training uses, are dropped). ``run_dir`` may also be an exported model folder, of this format or
+    the older ``checkpoints/best.pt`` one, which converts it. Returns ``out_dir``.
 
     The export is built in a temporary sibling and renamed into place; ``out_dir`` may not be the run
     or lie inside or above it, and an existing ``out_dir`` is replaced only with ``overwrite`` and
-    only when it is an earlier export."""
+    only when it is an earlier export. A model card written by hand (one in ``run_dir``, or in the
+    export being replaced) is kept; otherwise one is rendered from ``model.json`` and the metrics.
+    """
     from xmer.guard import building, check_not_inside
+    from xmer.modelcard import CARD_FILE, render_card
+    from xmer.modelfile import save_weights
     from xmer.training.checkpoint import write_json
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     check_not_inside(out_dir, run_dir, "the run folder")
-    payload = load_checkpoint(run_dir / "checkpoints" / "best.pt")
-    card = read_json(run_dir / "model.json")
+    payload = _read_model(run_dir, "best")
     weights = {k: (v.half() if v.is_floating_point() else v) for k, v in payload["model"].items()
                if not k.startswith("discriminators.")}
+    card = read_json(run_dir / "model.json")
+    texts = {name: (run_dir / name).read_text() for name in ("config.yaml", "metrics.json", CARD_FILE) if (run_dir / name).is_file()}
+    if CARD_FILE not in texts and (out_dir / CARD_FILE).is_file():
+        texts[CARD_FILE] = (out_dir / CARD_FILE).read_text()  # a card written by hand is never replaced
     with building(out_dir, overwrite=overwrite, kind="export") as tmp:
-        (tmp / "checkpoints").mkdir()
-        torch.save({"config": payload["config"], "model": weights, "state": payload.get("state", {})},
-                   tmp / "checkpoints" / "best.pt")
+        save_weights(tmp / WEIGHTS_FILE, weights, {"config": payload["config"], "state": payload.get("state", {})})
         write_json(tmp / "model.json", card)
-        for name in ("config.yaml", "metrics.json"):  # the metrics of its evaluation travel with the model
-            if (run_dir / name).is_file():
-                (tmp / name).write_text((run_dir / name).read_text())
+        for name, text in texts.items():  # the metrics of its evaluation travel with the model
+            (tmp / name).write_text(text)
+        if CARD_FILE not in texts:
+            metrics = json.loads(texts["metrics.json"]) if "metrics.json" in texts else None
+            (tmp / CARD_FILE).write_text(render_card(card, metrics, out_dir.resolve().name))
     return out_dir
+
+
+def _read_model(run_dir: Path, checkpoint: str) -> dict:
+    """``{"config", "model", "state"}`` from an exported folder's ``model.safetensors``, else from the
+    run's ``checkpoints/<checkpoint>.pt`` (read with ``weights_only=True``)."""
+    from xmer.modelfile import load_weights
+
+    if (run_dir / WEIGHTS_FILE).is_file() and checkpoint == "best":
+        tensors, meta = load_weights(run_dir / WEIGHTS_FILE)
+        if "config" not in meta:
+            raise DataError(f"{run_dir / WEIGHTS_FILE}: no 'config' in its header; re-export it with xmer export")
+        return {"config": meta["config"], "model": tensors, "state": meta.get("state", {})}
+    return load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
 
 
 @dataclass
@@ -66,9 +99,17 @@ class Prediction:
     prediction: str | list[str]
     observed: list[str]
     imagined: list[str]
+    text_source: str | None = None
+    """Where the words came from: ``"given"`` (a string), ``"transcript"`` (a file), ``"asr"`` (the
+    speech, transcribed); None without words. Only predictions from media say it."""
+    text: str | None = None
+    """The words the text modality read (media predictions with words only)."""
 
     def to_json(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.text_source is None and self.text is None:
+            del out["text_source"], out["text"]
+        return out
 
 
 class Recognizer:
@@ -85,8 +126,9 @@ class Recognizer:
 
     @classmethod
     def load(cls, run_dir: str | Path | None = None, checkpoint: str = "best", device: str = "cpu") -> "Recognizer":
-        """Load ``RUN_DIR/checkpoints/<checkpoint>.pt`` with the run's ``model.json``; without a run
-        folder, xmer's default model shipped in the package (see its MODEL_CARD.md)."""
+        """Load a model folder made by ``xmer export`` (``model.safetensors``) or a run folder's
+        ``checkpoints/<checkpoint>.pt``, with its ``model.json``; without a folder, xmer's default
+        model shipped in the package (see its MODEL_CARD.md). Nothing is unpickled."""
         if run_dir is None:
             run_dir = DEFAULT_MODEL
             if not (run_dir / "model.json").is_file():
@@ -95,13 +137,14 @@ class Recognizer:
         if not run_dir.is_dir():
             raise DataError(f"run folder not found: {run_dir}")
         card = read_json(run_dir / "model.json")
-        payload = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
+        payload = _read_model(run_dir, checkpoint)
         config = from_dict(Config, payload["config"])
         model = build_system(config, card["input_dims"], len(card["labels"]), card["multi_label"])
         weights = payload["model"]
         if not any(k.startswith("discriminators.") for k in weights) and model.discriminators is not None:
             model.discriminators = None  # an exported model: prediction never uses the discriminators
         model.load_state_dict(weights)  # float16 weights of an exported model are cast on copy
+        model.temperature = float(card.get("temperature", 1.0))  # fitted on validation after training
         return cls(model, card, config, device)
 
     # -- predicting ---------------------------------------------------------------------------
@@ -114,12 +157,17 @@ class Recognizer:
 
     def predict(self, features: dict[str, np.ndarray], sample_id: str = "input") -> Prediction:
         """Predict from modality -> (T, D) feature arrays; any non-empty subset of the model's modalities."""
-        features = self.check_features(features, sample_id)
+        return self.predict_many([features], [sample_id])[0]
+
+    def predict_many(self, items: list[dict[str, np.ndarray]], sample_ids: list[str] | None = None) -> list[Prediction]:
+        """:meth:`predict` for several inputs in one forward pass (padding and masks keep each
+        prediction independent of the others in the batch)."""
         label = np.zeros(len(self.labels), np.float32) if self.multi_label else 0
-        sample = Sample(id=sample_id, source="input", features=features, label=label)
-        batch = collate([sample], list(self.input_dims), self.input_dims, len(self.labels), self.multi_label)
-        probs = self.scores(batch)[0].numpy()
-        return self._prediction(probs, batch, 0)
+        ids = sample_ids or [f"input {i}" for i in range(len(items))]
+        samples = [Sample(id=i, source="input", features=self.check_features(f, i), label=label) for f, i in zip(items, ids)]
+        batch = collate(samples, list(self.input_dims), self.input_dims, len(self.labels), self.multi_label)
+        probs = self.scores(batch).numpy()
+        return [self._prediction(probs[row], batch, row) for row in range(len(samples))]
 
     def predict_file(self, path: str | Path) -> Prediction:
         """Predict from an ``.npz`` whose keys are modality names, each a (T, D) array."""
@@ -133,28 +181,66 @@ class Recognizer:
             raise DataError(f"cannot read features file {path}: {error}") from None
         return self.predict(features, sample_id=str(path))
 
-    def predict_media(self, video=None, audio=None, image=None, text=None) -> tuple[Prediction, dict[str, str]]:
+    def media_extractors(self) -> dict[str, str]:
+        """Modality -> the extractor id the model's features came from (its card's ``extractors``).
+
+        Raises:
+            DataError: the model was trained on the synthetic toy set's features, not on media.
+        """
+        extractors = {m: e for m, e in self.card.get("extractors", {}).items() if e}
+        if self.card.get("synthetic") or any(e.startswith("toy") for e in extractors.values()):
+            raise DataError("this model was trained on the synthetic toy set's features; it cannot read media files "
+                            "(use --features FILE.npz, or a model trained on extracted features)")
+        return extractors
+
+    def predict_media(self, video=None, audio=None, image=None, text=None, asr: bool = True) -> tuple[Prediction, dict[str, str]]:
         """Predict from media files (any subset), with the extractors the model's features came from.
 
         Args:
             video: a video file (faces, and its audio track unless ``audio`` is given).
             audio: an audio file. image: a face image. text: a transcript string or a .txt/.srt Path.
+            asr: without ``text``, transcribe the speech of ``audio`` or ``video`` for the text modality
+                (needs ``xmer[speech]``; without it, a note says so and the text is left out).
 
         Returns:
             the prediction and, per modality given but unusable, one line saying why (e.g. no face).
         """
         from xmer.features import features_from_media
 
-        extractors = {m: e for m, e in self.card.get("extractors", {}).items() if e}
-        if self.card.get("synthetic") or any(e.startswith("toy") for e in extractors.values()):
-            raise DataError("this model was trained on the synthetic toy set's features; it cannot read media files "
-                            "(use --features FILE.npz, or a model trained on extracted features)")
-        features, notes = features_from_media(video=video, audio=audio, image=image, text=text, extractors=extractors)
+        extractors = self.media_extractors()
+        text_source, words, notes = None, None, {}
+        if text is not None:
+            from xmer.features.text import read_transcript
+
+            text_source = "transcript" if isinstance(text, Path) else "given"
+            words = read_transcript(text) if isinstance(text, Path) else str(text)
+        elif asr and "text" in self.input_dims and (audio is not None or video is not None):
+            words, why = transcribe_file(audio if audio is not None else video)
+            if words:
+                text, text_source = words, "asr"
+            else:
+                notes["text"] = why
+        features, media_notes = features_from_media(video=video, audio=audio, image=image, text=text, extractors=extractors)
+        notes.update(media_notes)
         features = {m: f for m, f in features.items() if m in self.input_dims}
         if not features:
             reasons = "; ".join(f"{m}: {why}" for m, why in notes.items()) or "no input given"
             raise DataError(f"no usable modality in the input ({reasons})")
-        return self.predict(features, sample_id=str(video or audio or image or "text")), notes
+        prediction = self.predict(features, sample_id=str(video or audio or image or "text"))
+        if text_source is not None:
+            prediction.text_source, prediction.text = text_source, words
+        return prediction, notes
+
+    def analyze(self, path: str | Path, **options) -> "Timeline":
+        """The emotion over time of a video or audio file: a :class:`~xmer.timeline.Timeline` of
+        segments, each with a fused and per-modality predictions, its words and its face.
+
+        Options (see :func:`xmer.analysis.analyze_media`): ``transcript`` (.srt/.vtt), ``asr``,
+        ``window``, ``hop``, ``faces`` ("main" or "all"), ``fps``, ``progress``.
+        """
+        from xmer.analysis import analyze_media
+
+        return analyze_media(self, path, **options)
 
     def check_features(self, features: dict[str, np.ndarray], sample_id: str) -> dict[str, np.ndarray]:
         unknown = sorted(set(features) - set(MODALITIES))
@@ -180,9 +266,13 @@ class Recognizer:
             out[m] = array
         return out
 
+    def imagined_rows(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """modality -> (B,) bool: which rows' modality the translators imagine (empty without them)."""
+        return self.model.imagined_modalities(batch)
+
     def _prediction(self, probs: np.ndarray, batch: Batch, row: int) -> Prediction:
         observed = [m for m in MODALITIES if m in batch.present and bool(batch.present[m][row])]
-        imagined_rows = self.model.imagined_modalities(batch)
+        imagined_rows = self.imagined_rows(batch)
         imagined = [m for m in MODALITIES if m in imagined_rows and bool(imagined_rows[m][row])]
         if self.multi_label:
             decision: str | list[str] = [l for l, p in zip(self.labels, probs) if p > 0.5]
@@ -195,3 +285,27 @@ class Recognizer:
             observed=observed,
             imagined=imagined,
         )
+
+
+def transcribe_file(path: str | Path) -> tuple[str, str]:
+    """The words spoken in an audio file or a video's audio track, and, when there are none, why.
+
+    Returns ``("", reason)`` when the speech extra is missing, the file has no audio track or no
+    speech is recognised; raises DataError when the file cannot be read.
+    """
+    from xmer.errors import ConfigError
+    from xmer.features import ModalityAbsent
+    from xmer.features.asr import get_transcriber, join_text, speech_available
+    from xmer.features.stream import audio_blocks
+
+    if not speech_available():
+        from xmer.features.asr import SPEECH_HINT
+
+        return "", f"no transcript given and speech transcription is not installed ({SPEECH_HINT})"
+    try:
+        words = join_text(get_transcriber().transcribe_stream(audio_blocks(path)))
+    except ModalityAbsent as error:
+        return "", f"no transcript given and nothing to transcribe ({error})"
+    except ConfigError as error:
+        return "", str(error)
+    return (words, "") if words else ("", f"no transcript given and no speech recognised in {path}")

@@ -1,7 +1,9 @@
 """The translators' losses (paper eq. 9-14), as pure functions of tensors.
 
 Conventions: sequences are (B, T, D) with a (B, T) bool mask (True at real steps); step losses are
-averaged over real steps. Discriminator logits: per-step Dis_m gives one real/fake logit per step;
+averaged over real steps. A step loss's ``mask`` may instead be (B, T) float step weights (0 at
+padding): the mean is then weighted, sum(w * loss) / sum(w), which is how the subsampled steps of a
+translator update stand for the whole batch (:func:`xmer.training.objectives.step_weights`). Discriminator logits: per-step Dis_m gives one real/fake logit per step;
 SeqDis_m gives K + 1 logits per sequence, the last meaning "generated" (eq. 14). For multi-label
 sets SeqDis's first K outputs are per-emotion sigmoids and the last is a real/fake logit
 (DESIGN.md 2.4).
@@ -14,9 +16,12 @@ import torch.nn.functional as F
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of (B, T) ``values`` over the True steps of ``mask``; 0 when there are none."""
+    """Mean of (B, T) ``values`` over the True steps of ``mask`` (or weighted by a float ``mask``);
+    0 when there are none. Padded steps are zeroed before weighting, so garbage in padding (even Inf
+    or NaN) cannot reach the loss's value."""
     weight = mask.to(values.dtype)
-    return (values * weight).sum() / weight.sum().clamp(min=1.0)
+    values = torch.where(weight > 0, values, torch.zeros_like(values))
+    return (values * weight).sum() / weight.sum().clamp(min=1e-12)
 
 
 def reconstruction_loss(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

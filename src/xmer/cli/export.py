@@ -1,21 +1,46 @@
-"""``xmer export RUN_DIR --out DIR``"""
+"""``xmer export RUN_DIR --out DIR [--onnx]`` and ``xmer export visual_frontend.pt --out DIR``"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="run folder written by xmer train (its best checkpoint is exported)")
+    parser.add_argument("run_dir", help="run folder written by xmer train (its best checkpoint is exported), or a model "
+                                        "folder or visual front-end .pt of an older xmer, converted to safetensors")
     parser.add_argument("--out", required=True, help="folder for the exported model (xmer predict OUT ... loads it); not inside the run")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
+    parser.add_argument("--onnx", action="store_true",
+                        help="also write OUT/onnx/: one ONNX graph per modality subset (recogniser + translators), "
+                             "checked against PyTorch; run with --runtime onnx")
 
 
 def run(args: argparse.Namespace) -> int:
+    source = Path(args.run_dir)
+    if source.is_file() and source.suffix == ".pt":
+        if args.onnx:
+            from xmer.errors import ConfigError
+
+            raise ConfigError("--onnx exports a model, not the visual front-end's weights")
+        from xmer.features.frontend import convert_legacy_weights
+
+        written = convert_legacy_weights(source, Path(args.out))
+        print(f"converted {source} -> {', '.join(str(p) for p in written)} (safetensors; the extractor id is kept)")
+        return 0
     from xmer.inference import export_model
 
     out = export_model(args.run_dir, args.out, overwrite=args.overwrite)
-    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(f"exported {args.run_dir} -> {out} ({size / 1e6:.1f} MB: float16 weights, no optimiser state, "
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file() and f.parent == out)
+    print(f"exported {args.run_dir} -> {out} ({size / 1e6:.1f} MB: float16 safetensors weights, no optimiser state, "
           "no discriminators)")
+    if args.onnx:
+        from xmer.onnx_export import MANIFEST, TOLERANCE, export_onnx
+        from xmer.training.checkpoint import read_json
+
+        folder = export_onnx(out)
+        manifest = read_json(folder / MANIFEST)
+        size = sum(f.stat().st_size for f in folder.glob("*.onnx"))
+        print(f"onnx: {len(manifest['subsets'])} graphs in {folder} ({size / 1e6:.1f} MB, float32, opset {manifest['opset']}); "
+              f"largest difference from PyTorch {manifest['max_abs_difference']:.1e} (limit {TOLERANCE:g})")
     return 0

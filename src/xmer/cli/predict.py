@@ -1,9 +1,11 @@
-"""``xmer predict [RUN_DIR] (--features FILE.npz | [--video F] [--audio F] [--image F] [--text "..." | --transcript F]) [--json]``"""
+"""``xmer predict [RUN_DIR] (--features FILE.npz | [--video F] [--audio F] [--image F] [--text "..." | --transcript F] [--no-asr]) [--json]``
+and ``xmer predict [RUN_DIR] --batch ITEMS.jsonl --out PREDICTIONS.jsonl``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -17,7 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     text = parser.add_mutually_exclusive_group()
     text.add_argument("--text", help="the transcript")
     text.add_argument("--transcript", help="a .txt or .srt file with the transcript")
+    parser.add_argument("--no-asr", action="store_true",
+                        help="do not transcribe the speech of --video/--audio when no transcript is given")
+    parser.add_argument("--batch", metavar="ITEMS.jsonl",
+                        help="predict many inputs: one JSON object a line, with id and any of video, audio, image, text")
+    parser.add_argument("--out", metavar="PREDICTIONS.jsonl", help="with --batch: where to write one prediction a line")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                        help="run the model with PyTorch, or with onnxruntime from the folder's onnx/ (xmer export --onnx)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,14 +36,28 @@ def run(args: argparse.Namespace) -> int:
     media = {"video": args.video, "audio": args.audio, "image": args.image,
              "text": args.text if args.text is not None else (Path(args.transcript) if args.transcript else None)}
     given = {k: v for k, v in media.items() if v is not None}
+    if args.batch or args.out:
+        if not (args.batch and args.out) or given or args.features:
+            raise DataError("--batch ITEMS.jsonl needs --out PREDICTIONS.jsonl and no other input (--features, --video, ...)")
+        from xmer.batch import predict_batch
+
+        recognizer = Recognizer.load(args.run_dir)
+        written, failed = predict_batch(recognizer, args.batch, args.out, asr=not args.no_asr, progress=True)
+        print(f"{written} predictions written to {args.out}" + (f" ({failed} with an error)" if failed else ""), file=sys.stderr)
+        return 0
     if bool(args.features) == bool(given):
         raise DataError("give either --features FILE.npz or media inputs (--video, --audio, --image, --text/--transcript)")
-    recognizer = Recognizer.load(args.run_dir)
+    if args.runtime == "onnx":
+        from xmer.onnx_runtime import OnnxRecognizer
+
+        recognizer = OnnxRecognizer.load(args.run_dir)
+    else:
+        recognizer = Recognizer.load(args.run_dir)
     notes: dict[str, str] = {}
     if args.features:
         prediction = recognizer.predict_file(args.features)
     else:
-        prediction, notes = recognizer.predict_media(**given)
+        prediction, notes = recognizer.predict_media(**given, asr=not args.no_asr)
     if args.json:
         print(json.dumps({**prediction.to_json(), "notes": notes}))
         return 0
@@ -46,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     for label, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
         print(f"  {label:12s} {p:6.3f}  {'#' * round(p * 40)}")
     print(f"observed: {', '.join(prediction.observed) or '-'}   imagined: {', '.join(prediction.imagined) or '-'}")
+    if prediction.text_source is not None:
+        print(f"text ({prediction.text_source}): {prediction.text}")
     for modality, why in notes.items():
         print(f"note: {modality} not used: {why}")
     return 0

@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--csd", action="append", default=[], metavar="MODALITY=FILE", help="cmu-mosei/cmu-mosi: which .csd gives a modality (repeatable)"
     )
+    parser.add_argument("--dedupe-against", metavar="DIR", help=f"wassa2017: {SOURCES['wassa2017'].options['dedupe_against']}")
+    parser.add_argument("--au", metavar="FILE", help="ravdess-av: the action-unit file ravdess_au.npz when it is not under --raw")
     for name, text in SOURCES["composite"].options.items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="N", help=f"composite: {text}")
     parser.add_argument("--extract", metavar="M=NAME,...",
@@ -62,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
         if any(len(p) != 2 for p in pairs):
             raise ConfigError(f"--csd takes MODALITY=FILE, got {args.csd}")
         options["csd"] = dict(pairs)
+    if args.dedupe_against:
+        options["dedupe_against"] = args.dedupe_against
+    if args.au:
+        options["au"] = args.au
     for name in SOURCES["composite"].options:
         if getattr(args, name) is not None:
             if args.source != "composite":

@@ -1,7 +1,7 @@
 """``xmer pretrain visual --raw DIR --out DIR [--epochs N]``: train the visual front-end on FER2013.
 
 FER2013's official split is used as the challenge defined it: Training to fit, PublicTest to select
-the epoch, PrivateTest read once at the end. Writes ``visual_frontend.pt`` (float16 state dict) and
+the epoch, PrivateTest read once at the end. Writes ``visual_frontend.safetensors`` (float16 state dict) and
 ``visual_frontend.json`` (data, accuracy, epochs, seed, command, time) into ``--out``; copying both
 into ``src/xmer/assets/`` makes them the shipped front-end (see docs/visual_frontend.md).
 
@@ -33,7 +33,7 @@ TARGETS = ("visual",)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", choices=TARGETS, help="which front-end to train (visual: FER2013 face CNN)")
     parser.add_argument("--raw", required=True, help="FER2013 folder holding fer2013.csv(.gz), or the CSV itself")
-    parser.add_argument("--out", required=True, help="folder for visual_frontend.pt and visual_frontend.json")
+    parser.add_argument("--out", required=True, help="folder for visual_frontend.safetensors and visual_frontend.json")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs (default 30, as the shipped weights)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate of the one-cycle schedule")
@@ -215,7 +215,7 @@ def train_frontend(
 
     Args:
         data: split -> (uint8 faces (N, 48, 48), int64 labels (N,)), as from :func:`load_fer2013`.
-        out: folder for ``visual_frontend.pt`` and ``visual_frontend.json``.
+        out: folder for ``visual_frontend.safetensors`` and ``visual_frontend.json``.
 
     Returns:
         The record written to ``visual_frontend.json``.
@@ -274,7 +274,7 @@ def train_frontend(
     model.load_state_dict(best_state)
     model = model.cpu().to(memory_format=torch.contiguous_format)
     out.mkdir(parents=True, exist_ok=True)
-    weights = out / "visual_frontend.pt"
+    weights = out / "visual_frontend.safetensors"
     sha = save_weights(model, weights)
     # The shipped weights are float16: evaluate exactly what is shipped, once.
     from xmer.features.frontend import load_frontend

@@ -1,41 +1,131 @@
-"""``xmer serve [RUN_DIR] [--host 127.0.0.1] [--port 8000]``"""
+"""``xmer serve [RUN_DIR] [--host 127.0.0.1] [--port 8000] [--workers N] [--runtime torch|onnx] [--config serve.yaml] [--max-...]``"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
+import socket
+
+from xmer.errors import ConfigError
+from xmer.serving.limits import ServeLimits, flag
+
+SETTINGS_ENV = "XMER_SERVE_SETTINGS"
+"""How the parent process hands the model folder, runtime and limits to uvicorn's worker processes."""
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535; 0: any free port)")
+    return port
+
+
+def _workers(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a whole number of worker processes, at least 1")
+    return int(value)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", nargs="?", help="run or model folder (default: xmer's default model)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on, 0..65535 (0: any free port)")
+    parser.add_argument("--port", type=_port, default=8000, help="port (0: any free port; the address is printed)")
+    parser.add_argument("--workers", type=_workers, default=1, help="worker processes, each with its own model (one per core)")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                        help="run the model with PyTorch, or with onnxruntime from the folder's model.onnx (xmer export --onnx)")
+    parser.add_argument("--config", metavar="SERVE.yaml", help="limits as a YAML mapping (keys below, without the dashes)")
+    limits = parser.add_argument_group("limits (defaults in brackets; also settable in --config)")
+    for f in dataclasses.fields(ServeLimits):
+        default = f.default
+        if f.name == "allowed_types":
+            limits.add_argument(flag(f.name), type=lambda s: tuple(t.strip() for t in s.split(",") if t.strip()),
+                                help=f"{f.metadata['doc']} [{','.join(default)}]")
+        else:
+            limits.add_argument(flag(f.name), type=type(default), help=f"{f.metadata['doc']} [{default}]")
 
 
 def run(args: argparse.Namespace) -> int:
-    import socket
+    from xmer.serving.limits import load_limits
 
-    from xmer.errors import ConfigError
-    from xmer.inference import Recognizer
-    from xmer.serving import PredictionService, make_server
+    limits = load_limits(args.config, {f.name: getattr(args, f.name) for f in dataclasses.fields(ServeLimits)})
+    try:
+        import uvicorn  # noqa: F401
+        import fastapi  # noqa: F401
+    except ImportError:
+        from xmer.serving import INSTALL_HINT
 
-    if not 0 <= args.port <= 65535:
-        raise ConfigError(f"--port {args.port}: expected a port number 0..65535")
+        raise ConfigError(f"xmer serve needs FastAPI and uvicorn; install them with: {INSTALL_HINT}") from None
+    settings = {"run_dir": args.run_dir, "runtime": args.runtime, "limits": dataclasses.asdict(limits)}
+    load_service(settings)  # load once here: a bad model folder fails before anything listens
+    sock = _bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"xmer serving {args.run_dir or 'the default model'} on http://{shown}:{port} with {args.workers} worker "
+          f"process(es), runtime {args.runtime} (GET / for the page, /docs for the API); Ctrl-C stops", flush=True)
+    os.environ[SETTINGS_ENV] = json.dumps(settings)
+    import uvicorn
+
+    config = uvicorn.Config("xmer.cli.serve:app_from_environment", factory=True, fd=sock.fileno(), workers=args.workers,
+                            backlog=2048, limit_concurrency=limits.max_connections, timeout_keep_alive=5,
+                            log_level="warning")
+    server = uvicorn.Server(config)
     try:
-        socket.getaddrinfo(args.host, args.port)
-    except (socket.gaierror, UnicodeError) as error:
-        raise ConfigError(f"--host {args.host!r}: not an address or host name this machine can resolve ({error})") from None
-    recognizer = Recognizer.load(args.run_dir)
-    try:
-        server = make_server(PredictionService(recognizer), args.host, args.port)
-    except OSError as error:
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
-    host, port = server.server_address[:2]
-    print(f"xmer serving {args.run_dir or 'the default model'} on http://{host}:{port} "
-          "(GET /health, GET /model, POST /predict); Ctrl-C stops", flush=True)
-    try:
-        server.serve_forever()
+        if args.workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        sock.close()
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or a ConfigError saying why not (one line)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        raise ConfigError(f"--host {host!r} is not an address this machine can listen on ({error})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def load_service(settings: dict):
+    """The recogniser (torch or ONNX) named by ``settings``."""
+    if settings["runtime"] == "onnx":
+        from xmer.onnx_runtime import OnnxRecognizer
+
+        return OnnxRecognizer.load(settings["run_dir"])
+    from xmer.inference import Recognizer
+
+    return Recognizer.load(settings["run_dir"])
+
+
+def app_from_environment():
+    """The app of one uvicorn worker process, from the settings the parent left in the environment."""
+    import torch
+
+    from xmer.inference import DEFAULT_MODEL
+    from xmer.serving.app import create_app
+
+    torch.set_num_threads(1)  # one core per request: workers and pool threads, not intra-op threads, use the cores
+    settings = json.loads(os.environ[SETTINGS_ENV])
+    limits = ServeLimits(**{k: (tuple(v) if k == "allowed_types" else v) for k, v in settings["limits"].items()})
+    return create_app(load_service(settings), limits, settings["run_dir"] or DEFAULT_MODEL, settings["runtime"])

@@ -111,6 +111,17 @@ class Batch:
                 features[m] = torch.zeros_like(self.features[m])
         return replace(self, features=features, mask=mask, present=present)
 
+    def withhold(self, drop: dict[str, torch.Tensor]) -> "Batch":
+        """The same batch with modality m marked absent in the rows where ``drop[m]`` (B,) is True
+        (modality dropout in training; :func:`modality_dropout` draws ``drop``)."""
+        features, mask, present = dict(self.features), dict(self.mask), dict(self.present)
+        for m, rows in drop.items():
+            keep = ~rows
+            present[m] = self.present[m] & keep
+            mask[m] = self.mask[m] & keep[:, None]
+            features[m] = self.features[m] * keep[:, None, None]
+        return replace(self, features=features, mask=mask, present=present)
+
     def select(self, index: torch.Tensor) -> "Batch":
         """Rows ``index`` (a (B',) long or (B,) bool tensor) of the batch."""
         rows = index.nonzero().squeeze(1) if index.dtype == torch.bool else index
@@ -179,3 +190,32 @@ def collate(
         ids=[s.id for s in samples],
         sources=[s.source for s in samples],
     )
+
+
+def modality_dropout(present: dict[str, torch.Tensor], p: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Which present modalities to withhold: each with probability ``p``, never all of a sample's.
+
+    Why: a recogniser trained only on full inputs leans on whichever modality is easiest and is
+    thrown off when that one is weak or missing at test time; trained on random subsets of every
+    multimodal sample, it learns to read each modality alone and to weigh them (issue 10.4).
+
+    Args:
+        present: modality -> (B,) bool.
+        p: withholding probability per present modality.
+        generator: the local, seeded RNG (CPU).
+
+    Returns:
+        modality -> (B,) bool, True where that modality is withheld; at least one present modality
+        of every sample stays (a sample whose draw would remove all keeps one of them, chosen at random).
+    """
+    names = list(present)
+    have = torch.stack([present[m].cpu() for m in names], 1)  # (B, M)
+    drop = (torch.rand(have.shape, generator=generator) < p) & have
+    emptied = have.any(1) & ~(have & ~drop).any(1)  # (B,) every present modality drawn
+    if emptied.any():
+        score = torch.rand(have.shape, generator=generator).masked_fill(~have, -1.0)
+        spared = score.argmax(1)  # a random present modality per sample
+        rows = emptied.nonzero().squeeze(1)
+        drop[rows, spared[rows]] = False
+    device = present[names[0]].device
+    return {m: drop[:, i].to(device) for i, m in enumerate(names)}

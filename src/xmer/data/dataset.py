@@ -119,7 +119,7 @@ class PreparedDataset:
         """Modality -> feature size, for the modalities that have extracted features."""
         return {m: self.store.dim(m) for m in self.store.modalities}
 
-    def split(self, name: str, subsets: str = "all", usage: float = 1.0) -> list[dict]:
+    def split(self, name: str, subsets: str = "all", usage: float = 1.0, complete: float = 1.0) -> list[dict]:
         """Records of one split.
 
         Args:
@@ -128,6 +128,9 @@ class PreparedDataset:
             usage: fraction of the trimodal samples kept (paper Tables 5-6), drawn with a fixed
                 seed, so every run and every condition sees the same subset; nested (the 70%
                 subset is inside the 80% one).
+            complete: fraction of the (kept) trimodal samples left complete; the others lose one or
+                two modalities, a fixed draw (:mod:`xmer.data.missing`). Applied before ``subsets``,
+                so ``'trimodal'`` then means the part left complete.
         """
         if name not in SPLITS:
             raise DataError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
@@ -139,6 +142,13 @@ class PreparedDataset:
             order = np.random.default_rng(0).permutation(len(primary))
             dropped = {primary[j] for j in order[round(usage * len(primary)):]}
             records = [r for i, r in enumerate(records) if i not in dropped]
+        if complete < 1.0:
+            from xmer.data.missing import remove_modalities
+
+            try:
+                records = remove_modalities(records, complete)
+            except ValueError as error:
+                raise DataError(str(error)) from None
         if subsets == "trimodal":
             records = [r for r in records if set(r["modalities"]) >= set(MODALITIES)]
         elif subsets != "all":

@@ -12,7 +12,8 @@ How labels map (never guessed):
 - Every built-in emotion space lists, for each of its labels, the Ekman-7 class it *is* or ``None``
   (:data:`TO_EKMAN7`): RAVDESS ``calm``, CK+ ``contempt``, EMO-DB ``boredom``, IEMOCAP
   ``frustrated``/``other`` and SemEval ``anticipation``/``love``/``optimism``/``pessimism``/``trust``
-  have no Ekman class and are dropped; IEMOCAP ``excited`` is ``happy`` (the 4-class protocol);
+  have no Ekman class and are dropped, as are EmoryNLP ``peaceful``/``powerful``, ISEAR
+  ``shame``/``guilt`` and XED ``anticipation``/``trust``; IEMOCAP ``excited`` is ``happy`` (the 4-class protocol);
   GoEmotions follows the release's ``ekman_mapping.json``. A fixed table (:data:`FROM_EKMAN7`) then
   takes an Ekman class to ``iemocap4`` and ``mosei6``. ``neutral`` in ``mosei6`` is
   :data:`NO_CLASS`: the sample is kept with none of the six emotions present (as in MOSEI itself).
@@ -97,6 +98,16 @@ LABEL_SPACES: dict[str, LabelSpace] = {
         _space("tess7", "angry disgust fear happy neutral pleasant_surprise sad", False, "TESS's seven emotions"),
         _space("meld7", "anger disgust fear joy neutral sadness surprise", False, "MELD's seven emotions"),
         _space("iemocap10", "ang hap exc sad neu fru sur fea dis oth", False, "IEMOCAP's categorical labels (majority vote; 'xxx' has none)"),
+        _space("emorynlp7", "joyful mad peaceful neutral sad powerful scared", False, "EmoryNLP's seven emotions (Willcox's wheel)"),
+        _space("dailydialog7", "neutral happiness anger surprise sadness disgust fear", False, "DailyDialog's seven emotion labels"),
+        _space("isear7", "joy fear anger sadness disgust shame guilt", False, "ISEAR's seven emotions"),
+        _space("wassa4", "anger fear joy sadness", False, "WASSA-2017 EmoInt's four emotions"),
+        _space(
+            "xed9",
+            "anger anticipation disgust fear joy sadness surprise trust neutral",
+            True,
+            "XED's eight Plutchik emotions plus its neutral lines",
+        ),
         _space(
             "semeval11",
             "anger anticipation disgust fear joy love optimism pessimism sadness surprise trust",
@@ -154,6 +165,11 @@ TO_EKMAN7: dict[str, dict[str, str | None]] = {
     "semeval11": _table(
         "anger:angry anticipation:- disgust fear joy:happy love:- optimism:- pessimism:- sadness:sad surprise trust:-"
     ),
+    "emorynlp7": _table("joyful:happy mad:angry peaceful:- neutral sad powerful:- scared:fear"),
+    "dailydialog7": _table("neutral happiness:happy anger:angry surprise sadness:sad disgust fear"),
+    "isear7": _table("joy:happy fear anger:angry sadness:sad disgust shame:- guilt:-"),
+    "wassa4": _table("anger:angry fear joy:happy sadness:sad"),
+    "xed9": _table("anger:angry anticipation:- disgust fear joy:happy sadness:sad surprise trust:- neutral"),
     "goemotions28": {
         **{label: _GROUP_TO_EKMAN7[group] for group, labels in GOEMOTIONS_EKMAN.items() for label in labels},
         "neutral": "neutral",

@@ -15,11 +15,17 @@ does not map is dropped and counted, never guessed. Its modalities must have the
 sizes (extracted with the same extractors). ``weight`` is the expected number of times each of the
 source's training samples is drawn per epoch (0.5: a fresh random half every epoch; 2: each twice),
 drawn from a generator seeded by the epoch, so resumed runs see the same batches.
+
+Two keys keep one large corpus or one frequent class from dominating a run on many corpora (the
+default model mixes eleven): ``per_epoch: N`` draws N of the source's samples per epoch in
+expectation, whatever its size (it replaces ``weight``), and ``balance_classes: true`` spreads them
+evenly over the source's classes (each class gets the same expected draws; the samples of a rare
+class are drawn more often than once when needed). Both act on per-sample draw rates, so a sample's
+expected count is ``floor(rate)`` plus one more with probability ``rate - floor(rate)``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -33,28 +39,54 @@ from xmer.errors import ConfigError, DataError
 ROLES = ("primary", "auxiliary")
 
 
+KEYS = ("dataset", "role", "weight", "per_epoch", "balance_classes")
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     dataset: str
     role: str = "auxiliary"
     weight: float = 1.0
+    per_epoch: int | None = None
+    balance_classes: bool = False
 
     @classmethod
     def parse(cls, raw: object, index: int) -> "SourceSpec":
         where = f"data.sources[{index}]"
         if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: expected a mapping {{dataset, role, weight}}, got {raw!r}")
-        unknown = sorted(set(raw) - {"dataset", "role", "weight"})
+            raise ConfigError(f"{where}: expected a mapping {{{', '.join(KEYS)}}}, got {raw!r}")
+        unknown = sorted(set(raw) - set(KEYS))
         if unknown:
-            raise ConfigError(f"{where}: unknown key '{unknown[0]}'; valid keys: dataset, role, weight")
+            raise ConfigError(f"{where}: unknown key '{unknown[0]}'; valid keys: {', '.join(KEYS)}")
         if "dataset" not in raw:
             raise ConfigError(f"{where}: 'dataset' (a prepared dataset folder) is required")
-        spec = cls(str(raw["dataset"]), str(raw.get("role", "auxiliary")), raw.get("weight", 1.0))
+        if "weight" in raw and "per_epoch" in raw:
+            raise ConfigError(f"{where}: give 'weight' or 'per_epoch', not both")
+        spec = cls(str(raw["dataset"]), str(raw.get("role", "auxiliary")), raw.get("weight", 1.0),
+                   raw.get("per_epoch"), raw.get("balance_classes", False))
         if spec.role not in ROLES:
             raise ConfigError(f"{where}: role {spec.role!r}; expected one of {', '.join(ROLES)}")
         if not isinstance(spec.weight, (int, float)) or isinstance(spec.weight, bool) or spec.weight < 0:
             raise ConfigError(f"{where}: weight must be a number >= 0, got {spec.weight!r}")
+        if spec.per_epoch is not None and (not isinstance(spec.per_epoch, int) or isinstance(spec.per_epoch, bool) or spec.per_epoch < 0):
+            raise ConfigError(f"{where}: per_epoch must be a whole number >= 0, got {spec.per_epoch!r}")
+        if not isinstance(spec.balance_classes, bool):
+            raise ConfigError(f"{where}: balance_classes must be true or false, got {spec.balance_classes!r}")
         return spec
+
+    def rates(self, records: Sequence[dict]) -> np.ndarray:
+        """(N,) expected draws per epoch of each of this source's training ``records``."""
+        n = len(records)
+        if not n:
+            return np.zeros(0)
+        total = self.per_epoch if self.per_epoch is not None else self.weight * n
+        if not self.balance_classes:
+            return np.full(n, total / n)
+        classes = [_class_key(r) for r in records]
+        counts: dict = {}
+        for c in classes:
+            counts[c] = counts.get(c, 0) + 1
+        return np.array([total / (len(counts) * counts[c]) for c in classes])
 
 
 class MixedDataset:
@@ -88,8 +120,8 @@ class MixedDataset:
     def dims(self) -> dict[str, int]:
         return self.primary.dims
 
-    def split(self, name: str, subsets: str = "all", usage: float = 1.0) -> list[dict]:
-        records = [{**r, "_part": 0} for r in self.primary.split(name, subsets, usage)]
+    def split(self, name: str, subsets: str = "all", usage: float = 1.0, complete: float = 1.0) -> list[dict]:
+        records = [{**r, "_part": 0} for r in self.primary.split(name, subsets, usage, complete)]
         if name == "train" and subsets == "all":
             records += self._aux_train
         return records
@@ -111,17 +143,19 @@ class MixedDataset:
     # -- mixing ------------------------------------------------------------------------------
 
     def _resample(self, records: Sequence[dict], seed: int) -> list[dict]:
-        """Each part's records drawn ``weight`` times in expectation (fresh draw per epoch seed)."""
+        """Each part's records drawn at their :meth:`SourceSpec.rates` (a fresh draw per epoch seed)."""
         rng = np.random.default_rng([seed, 7])
         by_part: dict[int, list[dict]] = {}
         for r in records:
             by_part.setdefault(r.get("_part", 0), []).append(r)
         out = []
         for part, rs in sorted(by_part.items()):
-            weight = self.specs[part].weight
-            whole, fraction = int(math.floor(weight)), weight - math.floor(weight)
-            out += rs * whole
-            if fraction:
+            rates = self.specs[part].rates(rs)
+            whole = np.floor(rates).astype(int)
+            fraction = rates - whole
+            for copies in range(1, int(whole.max(initial=0)) + 1):
+                out += [r for r, w in zip(rs, whole) if w >= copies]
+            if fraction.any():
                 take = rng.random(len(rs)) < fraction
                 out += [r for r, t in zip(rs, take) if t]
         return out
@@ -157,6 +191,11 @@ class MixedDataset:
             kept.append({**r, "label": label, "modalities": modalities, "_part": index})
         self.dropped[str(Path(part.root))] = dropped
         return kept
+
+
+def _class_key(record: dict):
+    label = record["label"]
+    return tuple(label) if isinstance(label, list) else label
 
 
 def open_sources(raw_sources: Sequence[object]) -> MixedDataset:

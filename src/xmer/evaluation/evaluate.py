@@ -85,6 +85,11 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
         return compute_metrics(y_true, scores, labels, data.multi_label)
 
     metrics = run()
+    if recognizer.model.temperature != 1.0:  # the same model before calibration, for the ECE it had
+        temperature, recognizer.model.temperature = recognizer.model.temperature, 1.0
+        metrics["ece_uncalibrated"] = run().get("ece")
+        recognizer.model.temperature = temperature
+        metrics["temperature"] = temperature
     metrics["split"] = split
     metrics["dataset"] = str(data.root)
     if subsets:

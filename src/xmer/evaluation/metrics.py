@@ -377,4 +377,10 @@ def compute_metrics(
         out["definitions"]["prediction"] = f"score > {float(threshold):g}, per emotion"
         return out
     y_true = _as_class_indices(y_true, "y_true", len(labels), n=scores.shape[0])
-    return single_label_metrics(y_true, scores.argmax(axis=1), labels)
+    out = single_label_metrics(y_true, scores.argmax(axis=1), labels)
+    if scores.min() >= 0 and np.allclose(scores.sum(axis=1), 1.0, atol=1e-3):  # probabilities, not just scores
+        from xmer.evaluation.calibration import ECE_DEFINITION, expected_calibration_error
+
+        out["ece"] = expected_calibration_error(scores, y_true)
+        out["definitions"]["ece"] = ECE_DEFINITION
+    return out

@@ -84,6 +84,8 @@ class Extractor:
     version: ClassVar[str] = "1"
     modality: ClassVar[str] = ""
     dim: int = 0
+    pooled: bool = False
+    """True when every input gives a single step (a clip- or sentence-level vector), not a sequence."""
 
     @property
     def id(self) -> str:
@@ -117,6 +119,9 @@ EXTRACTORS: dict[str, Entry] = {
     "fer": Entry("visual", "xmer.features.visual:FerExtractor", "largest face per frame (Haar, 8 fps) -> FER2013 CNN 128-d embedding"),
     "glove": Entry("text", "xmer.features.text:GloVe", "GloVe 6B 50-d word vectors (+1 out-of-vocabulary flag)"),
     "minilm": Entry("text", "xmer.features.text:MiniLM", "all-MiniLM-L6-v2 token states (384-d), offline"),
+    "minilm_sentence": Entry("text", "xmer.features.text:MiniLMSentence", "all-MiniLM-L6-v2 sentence embedding (mean of token states, L2-normalised; one 384-d step), offline"),
+    "whisper": Entry("audio", "xmer.features.whisper:WhisperStates", "Whisper tiny.en encoder states over the clip's own length (384-d, 20 ms), offline"),
+    "whisper_stats": Entry("audio", "xmer.features.whisper:WhisperStates", "mean and std over time of Whisper tiny.en encoder states (one 768-d step per clip), offline", {"pooled": True}),
 }
 """Extractor name -> :class:`Entry`. The CLI's choices, ``get_extractor`` and the tests read this."""
 

@@ -106,6 +106,8 @@ class AudioExtractor(Extractor):
     """Shared call: a path (audio or video file) or a 16 kHz mono waveform -> (T, D) features."""
 
     modality = "audio"
+    step_seconds: float = HOP / SAMPLE_RATE
+    """Time between two steps of a sequence-valued extractor (10 ms for log-mel and eGeMAPS)."""
 
     def __init__(self):
         from xmer.features.media import require_soundfile

@@ -17,6 +17,7 @@ were examined and that none held a face, and the visual extractor turns that int
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -198,25 +199,55 @@ class FaceDetector:
                  track_size: int = 64):
         cv2 = require_cv2()
         self.cv2 = cv2
-        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
-        self.cascade = cv2.CascadeClassifier(str(path))
-        if self.cascade.empty():
-            raise ConfigError(f"cannot load the Haar cascade {path}; reinstall 'opencv-python-headless<5'")
+        self._path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self._local = threading.local()
+        self.cascade  # noqa: B018 - load it now, so a broken install fails here
         self.detect_width, self.min_face, self.track_size = detect_width, min_face, track_size
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
 
+    @property
+    def cascade(self):
+        """This thread's cascade: OpenCV's detector keeps per-image buffers, so threads (the
+        server's workers) must not share one."""
+        cascade = getattr(self._local, "cascade", None)
+        if cascade is None:
+            cascade = self._local.cascade = self.cv2.CascadeClassifier(str(self._path))
+            if cascade.empty():
+                raise ConfigError(f"cannot load the Haar cascade {self._path}; reinstall 'opencv-python-headless<5'")
+        return cascade
+
     def _search(self, grey: np.ndarray, scale: float, min_side: int, max_side: int = 0) -> tuple[int, int, int, int] | None:
         """Largest face in ``grey`` resized by ``scale``, as (x, y, w, h) in ``grey``'s pixels."""
+        found = self._search_all(grey, scale, min_side, max_side)
+        return max(found, key=lambda b: b[2] * b[3]) if found else None
+
+    def _search_all(self, grey: np.ndarray, scale: float, min_side: int, max_side: int = 0) -> list[tuple[int, int, int, int]]:
+        """Every face in ``grey`` resized by ``scale``, as (x, y, w, h) in ``grey``'s pixels."""
         cv2 = self.cv2
         h, w = grey.shape
         image = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR) if scale != 1 else grey
         image = cv2.equalizeHist(image)
         found = self.cascade.detectMultiScale(image, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
                                               minSize=(min_side, min_side), maxSize=(max_side, max_side) if max_side else (0, 0))
-        if len(found) == 0:
-            return None
-        x, y, bw, bh = max(found, key=lambda b: b[2] * b[3])
-        return tuple(int(round(v / scale)) for v in (x, y, bw, bh))
+        return [tuple(int(round(v / scale)) for v in box) for box in found]
+
+    def detect_all(self, grey: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """(H, W) uint8 -> every face as (x, y, w, h) in this frame's pixels (a full search)."""
+        H, W = grey.shape
+        scale = min(1.0, self.detect_width / W)
+        return self._search_all(grey, scale, max(20, int(self.min_face * min(H, W) * scale)))
+
+    def detect_near(self, grey: np.ndarray, prior: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+        """The face near ``prior`` (last frame's box), searched only around it, or None."""
+        H, W = grey.shape
+        x, y, w, h = prior
+        side = max(w, h)
+        pad = int(0.5 * side)
+        x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
+        scale = min(1.0, self.track_size / side) if side > 0 else 1.0
+        s = side * scale
+        box = self._search(grey[y0:y1, x0:x1], scale, max(20, int(0.7 * s)), int(1.45 * s) + 1) if x1 > x0 and y1 > y0 else None
+        return None if box is None else (box[0] + x0, box[1] + y0, box[2], box[3])
 
     def detect(self, grey: np.ndarray, prior: tuple[int, int, int, int] | None = None) -> tuple[int, int, int, int] | None:
         """(H, W) uint8 -> the largest face as (x, y, w, h) in this frame's pixels, or None.
@@ -225,15 +256,9 @@ class FaceDetector:
         """
         H, W = grey.shape
         if prior is not None:
-            x, y, w, h = prior
-            side = max(w, h)
-            pad = int(0.5 * side)
-            x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
-            scale = min(1.0, self.track_size / side) if side > 0 else 1.0
-            s = side * scale
-            box = self._search(grey[y0:y1, x0:x1], scale, max(20, int(0.7 * s)), int(1.45 * s) + 1) if x1 > x0 and y1 > y0 else None
+            box = self.detect_near(grey, prior)
             if box is not None:
-                return box[0] + x0, box[1] + y0, box[2], box[3]
+                return box
         scale = min(1.0, self.detect_width / W)
         return self._search(grey, scale, max(20, int(self.min_face * min(H, W) * scale)))
 

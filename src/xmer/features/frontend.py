@@ -2,8 +2,8 @@
 
 The paper embedded faces with a frame-attention network pretrained elsewhere; nothing pretrained can
 be downloaded here, so xmer trains its own (``xmer pretrain visual``) and ships the weights in
-``xmer/assets/visual_frontend.pt`` (float16 state dict) with their provenance in
-``visual_frontend.json`` and ``docs/visual_frontend.md``. The classifier's penultimate layer
+``xmer/assets/visual_frontend.safetensors`` (float16 state dict, architecture in its header; no
+pickle) with their provenance in ``visual_frontend.json`` and ``docs/visual_frontend.md``. The classifier's penultimate layer
 (:attr:`FaceCNN.embed_dim`, 128 by default) is the per-frame visual feature.
 
 Input convention (shared by training and extraction, see :func:`normalise`): grey faces as uint8
@@ -27,7 +27,7 @@ FER2013_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", 
 """FER2013 emotion ids 0..6, in order."""
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-WEIGHTS_PATH = ASSETS / "visual_frontend.pt"
+WEIGHTS_PATH = ASSETS / "visual_frontend.safetensors"
 RECORD_PATH = ASSETS / "visual_frontend.json"
 
 
@@ -83,12 +83,11 @@ def normalise(faces: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def save_weights(model: FaceCNN, path: str | Path) -> str:
-    """Write ``model`` as a float16 state dict plus its architecture; return the file's sha256."""
-    from xmer.io import atomic_path
+    """Write ``model`` as a float16 safetensors state dict plus its architecture; return the file's sha256."""
+    from xmer.modelfile import save_weights as save_tensors
 
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"config": model.config, "state_dict": state}, tmp)
+    save_tensors(path, state, {"config": model.config})
     return file_sha256(path)
 
 
@@ -96,22 +95,86 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def weights_fingerprint(path: str | Path) -> str:
+    """The sha256 that identifies these weights in the ``fer`` extractor's id: the file's own, or,
+    for weights converted from the older ``.pt`` format, the ``.pt`` file's (kept in the header by
+    :func:`convert_legacy_weights`; the tensors are the same bit for bit, so are the features)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if path.suffix == ".safetensors" and path.is_file():
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                kept = (f.metadata() or {}).get("fingerprint")
+            if kept:
+                return json.loads(kept)
+        except Exception:
+            pass  # not readable as safetensors: load_frontend says why
+    return file_sha256(path)
+
+
 def load_frontend(path: str | Path | None = None) -> FaceCNN:
-    """The trained front-end in eval mode, float32, from ``path`` (default: the shipped weights).
+    """The trained front-end in eval mode, float32, from ``path`` (default: the shipped weights): a
+    ``.safetensors`` file, or an older ``.pt`` read with ``weights_only=True``.
 
     Raises:
         DataError: the weights file is missing or unreadable.
     """
+    from xmer.modelfile import load_weights
+
     path = Path(path) if path is not None else WEIGHTS_PATH
+    if not path.is_file():
+        raise DataError(f"visual front-end weights not found at {path}; train them with `xmer pretrain visual`")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = FaceCNN(**{k: (tuple(v) if k == "channels" else v) for k, v in blob["config"].items()})
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
-    except FileNotFoundError:
-        raise DataError(f"visual front-end weights not found at {path}; train them with `xmer pretrain visual`") from None
-    except Exception as error:  # torch raises many types for a bad pickle
+        if path.suffix == ".pt":
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            config, state = blob["config"], blob["state_dict"]
+        else:
+            state, meta = load_weights(path)
+            config = meta["config"]
+        model = FaceCNN(**{k: (tuple(v) if k == "channels" else v) for k, v in config.items()})
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except DataError:
+        raise
+    except Exception as error:  # torch raises many types for a bad file
         raise DataError(f"cannot load visual front-end weights {path}: {error}") from None
     return model.eval()
+
+
+def convert_legacy_weights(pt: str | Path, out_dir: str | Path) -> list[Path]:
+    """Convert an older ``visual_frontend.pt`` to ``OUT_DIR/visual_frontend.safetensors`` (same
+    tensors), keeping the ``.pt`` file's sha256 as the fingerprint so the extractor id, and every
+    feature store and model made with it, stay valid. A ``visual_frontend.json`` record beside the
+    ``.pt`` is copied with its ``weights`` entry describing the new file (and where it came from).
+
+    Returns:
+        the files written.
+    """
+    from xmer.io import atomic_write_json
+    from xmer.modelfile import save_weights as save_tensors
+
+    pt, out_dir = Path(pt), Path(out_dir)
+    if not pt.is_file():
+        raise DataError(f"visual front-end weights not found: {pt}")
+    try:
+        blob = torch.load(pt, map_location="cpu", weights_only=True)
+        config, state = blob["config"], blob["state_dict"]
+    except Exception as error:
+        raise DataError(f"cannot read {pt} as visual front-end weights: {error}") from None
+    target = out_dir / "visual_frontend.safetensors"
+    legacy = {"file": pt.name, "sha256": file_sha256(pt), "bytes": pt.stat().st_size}
+    save_tensors(target, state, {"config": config, "fingerprint": legacy["sha256"], "converted_from": legacy})
+    written = [target]
+    record_path = pt.with_suffix(".json")
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        old = record.get("weights", {})
+        record["weights"] = {"file": target.name, "sha256": file_sha256(target), "bytes": target.stat().st_size,
+                             "dtype": old.get("dtype", "float16"), "fingerprint": legacy["sha256"],
+                             "converted_from": legacy}
+        atomic_write_json(out_dir / "visual_frontend.json", record)
+        written.append(out_dir / "visual_frontend.json")
+    return written
 
 
 def load_record(path: str | Path | None = None) -> dict:

@@ -48,10 +48,24 @@ def require_av():
 
 
 def open_av(path: Path):
-    """``av.open(path)``, or a DataError naming the file when FFmpeg cannot read it."""
+    """``av.open(path)`` made safe, or a DataError naming the file when FFmpeg cannot read it.
+
+    The demuxer is chosen from the file's content (:func:`xmer.features.sniff.sniff`) when it is a
+    known container, and FFmpeg may only use the ``file`` protocol and the demuxers of
+    :data:`~xmer.features.sniff.DEMUXERS`: a playlist (HLS ``.m3u8``, ``concat``) that names other
+    files or URLs is refused, whatever the file is called.
+    """
+    from xmer.features.sniff import DEMUXERS, is_playlist, sniff
+
     av = require_av()
     try:
-        return av.open(str(path))
+        known = sniff(path)
+        if known is None and is_playlist(path):
+            raise DataError(f"{path}: a playlist or list of other files (HLS, concat, ...), not a media file; xmer never opens those")
+        return av.open(str(path), format=known.demuxer if known else None,
+                       options={"protocol_whitelist": "file", "format_whitelist": DEMUXERS})
+    except DataError:
+        raise
     except Exception as error:
         raise DataError(f"{path}: unsupported or corrupt media file ({error_reason(error)})") from None
 
@@ -109,7 +123,7 @@ def probe(path: str | Path) -> MediaInfo:
             pass
     av = require_av()
     try:
-        with av.open(str(path)) as container:
+        with open_av(path) as container:
             audio = next((s for s in container.streams if s.type == "audio"), None)
             video = next((s for s in container.streams if s.type == "video"), None)
             duration = container.duration / 1_000_000 if container.duration else None
@@ -250,14 +264,13 @@ def _read_av(path: Path) -> tuple[np.ndarray, int]:
 # From a user's media files to model inputs
 
 
-def collect_features(
-    video: str | Path | None = None,
-    audio: str | Path | None = None,
-    image: str | Path | None = None,
-    text: str | Path | None = None,
-    extractors: dict[str, str] | None = None,
-) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Implementation of :func:`xmer.features.features_from_media` (see there)."""
+def choose_extractors(extractors: dict[str, str] | None = None) -> dict[str, str]:
+    """Modality -> registered extractor name, from names or ids (``"logmel@1"``, as a model card
+    records them; the version must match this xmer's), or :data:`DEFAULT_EXTRACTORS`.
+
+    Raises:
+        ConfigError: an unknown name, one of another modality, or another version.
+    """
     chosen = {}
     for modality, name in (DEFAULT_EXTRACTORS if extractors is None else extractors).items():
         name, _, version = str(name).partition("@")  # a name, or an id "name@version" from dataset.json
@@ -270,6 +283,18 @@ def collect_features(
                 f"install the xmer version that made them or retrain"
             )
         chosen[modality] = name
+    return chosen
+
+
+def collect_features(
+    video: str | Path | None = None,
+    audio: str | Path | None = None,
+    image: str | Path | None = None,
+    text: str | Path | None = None,
+    extractors: dict[str, str] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Implementation of :func:`xmer.features.features_from_media` (see there)."""
+    chosen = choose_extractors(extractors)
 
     # Missing files are the caller's mistake (a typo), not a modality to imagine: fail loudly.
     for given in (video, audio, image):

@@ -5,8 +5,9 @@ Each sampled frame that holds a face gives one row: the 128-d penultimate layer 
 Frames without a face give no row; a source without any face raises
 :class:`~xmer.features.ModalityAbsent`, so the visual modality counts as missing.
 
-The extractor's version carries the first 12 hex digits of the weights' sha256, so features made
-with other weights never mix with these in one feature store.
+The extractor's version carries the first 12 hex digits of the weights' sha256 (their
+:func:`~xmer.features.frontend.weights_fingerprint`), so features made with other weights never mix
+with these in one feature store.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from xmer.features import Extractor, ModalityAbsent
 from xmer.features.face import FACE_SIZE, FaceDetector, FaceTrack, extract_faces, read_image
 from xmer.features.media import IMAGE_SUFFIXES
-from xmer.features.frontend import WEIGHTS_PATH, file_sha256, load_frontend, normalise
+from xmer.features.frontend import WEIGHTS_PATH, load_frontend, normalise, weights_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class FerExtractor(Extractor):
         path = Path(weights) if weights is not None else WEIGHTS_PATH
         self.model = load_frontend(path)
         self.dim = self.model.embed_dim
-        self.version = f"{VERSION}+{file_sha256(path)[:12]}"
+        self.version = f"{VERSION}+{weights_fingerprint(path)[:12]}"
         self.fps, self.margin, self.batch_size = fps, margin, batch_size
         self.detector = FaceDetector(detect_width=detect_width)
 

@@ -41,6 +41,8 @@ class XmerSystem(nn.Module):
         self.recognizer = recognizer
         self.translator = translator
         self.discriminators = discriminators
+        self.temperature = 1.0
+        """Softmax temperature fitted on validation after training (xmer.evaluation.calibration); not a weight."""
         self.modalities: tuple[str, ...] = translator.modalities if translator is not None else ()
         # COMBOS[c, i] = index (into self.modalities) of the source of modality i in combination c.
         combos = list(product(range(len(self.modalities)), repeat=len(self.modalities)))
@@ -54,6 +56,9 @@ class XmerSystem(nn.Module):
         return self.recognizer.loss(logits, labels)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class probabilities; single-label logits are divided by the calibrated :attr:`temperature` first."""
+        if not self.multi_label and self.temperature != 1.0:
+            logits = logits / self.temperature
         return self.recognizer.probabilities(logits)
 
     def can_imagine(self) -> bool:

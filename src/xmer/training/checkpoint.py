@@ -3,6 +3,9 @@
 A checkpoint holds everything needed to continue a run bit for bit: model, optimiser and scheduler
 state, the run's bookkeeping, and the RNG states (torch, numpy, python). Files are written to a
 temporary name and renamed, so a run killed at any moment leaves its previous checkpoint intact.
+Checkpoints are ``.pt`` files holding only tensors and plain Python values, read with
+``torch.load(weights_only=True)``: opening someone else's run folder cannot run their code. (Models
+made for prediction are safetensors files, see :mod:`xmer.modelfile`.)
 """
 
 from __future__ import annotations
@@ -33,21 +36,34 @@ def load_checkpoint(path: Path, restore_rng: bool = False) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(f"checkpoint not found: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # a truncated or foreign file
+        # numpy's RNG state was stored as an array before checkpoints held tensors only: allow the
+        # three numpy names that rebuild a plain array, nothing else.
+        with torch.serialization.safe_globals(_LEGACY_NUMPY):
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file, or one that needs more than weights
         raise DataError(f"cannot read checkpoint {path}: {error}") from None
     if restore_rng and "rng" in payload:
         _set_rng_state(payload["rng"])
     return payload
 
 
+_reconstruct = getattr(np, "_core", getattr(np, "core", None)).multiarray._reconstruct
+_LEGACY_NUMPY = [  # written by numpy 2 and by numpy 1
+    (_reconstruct, "numpy._core.multiarray._reconstruct"), (_reconstruct, "numpy.core.multiarray._reconstruct"),
+    np.ndarray, np.dtype, type(np.dtype(np.uint32)),
+]
+
+
 def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    numpy_state = (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss))
+    return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
     random.setstate(state["python"])
 
 

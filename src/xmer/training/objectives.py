@@ -57,11 +57,14 @@ def _pad_cat(tensors: list[torch.Tensor], value: float | bool = 0) -> torch.Tens
 def subsample_steps(batch: Batch, steps: int, generator: torch.Generator | None = None) -> Batch:
     """Keep at most ``steps`` evenly spaced real steps of every sequence, with a random phase per row.
 
-    The translators and Dis_m work one step at a time, so their losses are means over steps, and a
-    random subset of steps gives an unbiased estimate at a fraction of the cost; a subsampled
-    sequence is still a sequence (at a lower frame rate) for SeqDis_m, and the translation of the
-    subsampled steps is exactly the subsampled translation. Real steps are at the front of each row
-    (as :func:`~xmer.data.contract.collate` puts them).
+    The translators and Dis_m work one step at a time, so their losses are means over the real steps
+    of the batch; a row of length L > ``steps`` keeps each of its steps with probability steps / L
+    (evenly spaced, uniform random phase), so weighting every kept step by L / steps (pass the
+    original lengths to :func:`translation_objectives`) makes the step losses an unbiased estimate of
+    the full batch's, long rows keeping their weight. A subsampled sequence is still a sequence (at a
+    lower frame rate) for SeqDis_m, and the translation of the subsampled steps is exactly the
+    subsampled translation. Real steps are at the front of each row (as
+    :func:`~xmer.data.contract.collate` puts them).
     """
     if not steps:
         return batch
@@ -81,10 +84,31 @@ def subsample_steps(batch: Batch, steps: int, generator: torch.Generator | None 
     return replace(batch, features=features, mask=mask)
 
 
+def step_weights(batch: Batch, lengths: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    """modality -> (B, T_m) weight of every step in the step losses: 1 at real steps (0 at padding),
+    or, given the rows' ``lengths`` before :func:`subsample_steps`, length / kept steps, the inverse of
+    the chance that a step was kept (Horvitz-Thompson): the weights of a row sum to its full length."""
+    out = {}
+    for m, mask in batch.mask.items():
+        weight = mask.float()
+        if lengths is not None:
+            kept = weight.sum(1, keepdim=True).clamp(min=1.0)  # (B, 1)
+            weight = weight * lengths[m].to(weight)[:, None] / kept
+        out[m] = weight
+    return out
+
+
 def translation_objectives(system: XmerSystem, batch: Batch, weights: LossWeights, aligned: bool = False,
                            one_source: bool = False, generator: torch.Generator | None = None,
+                           lengths: dict[str, torch.Tensor] | None = None,
                            ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
     """Both sides of eq. 13 on ``batch`` (pass it through :func:`subsample_steps` first to save time).
+
+    Step losses (reconstruction, KL, cycle, the paired term, Dis_m) are means over the batch's real
+    steps. When ``batch`` was subsampled, ``lengths`` (modality -> (B,) real steps of each row before
+    subsampling) weights every kept step by :func:`step_weights`, which makes them unbiased estimates
+    of the losses on the whole batch; without it, every row counts only its kept steps (a long row
+    weighs as much as a short one).
 
     With ``one_source``, SeqDis_j sees, for each sample, the translation into j from one of the
     sample's other modalities drawn at random (with ``generator``) instead of from all of them: the
@@ -101,6 +125,7 @@ def translation_objectives(system: XmerSystem, batch: Batch, weights: LossWeight
     zero = batch.features[names[0]].new_zeros(())
     parts = {k: zero for k in ("reconstruction", "kl", "gan", "cycle")}
     judged = {m: _Judged() for m in names}
+    step_weight = step_weights(batch, lengths)  # m -> (B, T_m)
     # For one_source: each sample's source for SeqDis_j is the present modality != j with the
     # highest random score.
     score = torch.rand(len(batch), len(names), generator=generator).to(batch.labels.device)
@@ -111,16 +136,17 @@ def translation_objectives(system: XmerSystem, batch: Batch, weights: LossWeight
         if not rows.any():
             continue
         x, mask, labels = batch.features[i][rows], batch.mask[i][rows], batch.labels[rows]  # (N, T_i, D_i)
+        w = step_weight[i][rows]  # (N, T_i)
         encoding = translator.encode(i, x)
         recon = translator.decode(i, encoding.z)  # eq. 9
-        parts["reconstruction"] = parts["reconstruction"] + reconstruction_loss(recon, x, mask)
-        parts["kl"] = parts["kl"] + kl_loss(encoding.mean, encoding.logvar, mask)
-        judged[i].step_fakes.append((recon, mask))
+        parts["reconstruction"] = parts["reconstruction"] + reconstruction_loss(recon, x, w)
+        parts["kl"] = parts["kl"] + kl_loss(encoding.mean, encoding.logvar, w)
+        judged[i].step_fakes.append((recon, w))
         for j in names:
             if j == i:
                 continue
             fake = translator.decode(j, encoding.z)  # (N, T_i, D_j): T_{i->j}(x_i)
-            judged[j].step_fakes.append((fake, mask))
+            judged[j].step_fakes.append((fake, w))
             if one_source:
                 j_index, i_index = names.index(j), names.index(i)
                 others = score.clone()
@@ -135,11 +161,11 @@ def translation_objectives(system: XmerSystem, batch: Batch, weights: LossWeight
                 both = mask & batch.mask[j][rows][:, : mask.shape[1]]
                 if paired.any():
                     target = batch.features[j][rows][:, : mask.shape[1]]
-                    parts["gan"] = parts["gan"] + reconstruction_loss(fake[paired], target[paired], both[paired])
+                    parts["gan"] = parts["gan"] + reconstruction_loss(fake[paired], target[paired], (w * both)[paired])
             back_encoding = translator.encode(j, fake)  # eq. 12: i -> j -> i
             back = translator.decode(i, back_encoding.z)
-            parts["cycle"] = parts["cycle"] + reconstruction_loss(back, x, mask) + weights.kl * kl_loss(
-                back_encoding.mean, back_encoding.logvar, mask
+            parts["cycle"] = parts["cycle"] + reconstruction_loss(back, x, w) + weights.kl * kl_loss(
+                back_encoding.mean, back_encoding.logvar, w
             )
 
     adversarial = seqdis = d_step = d_seq = zero
@@ -151,11 +177,12 @@ def translation_objectives(system: XmerSystem, batch: Batch, weights: LossWeight
         n_real = len(real)
         # Dis_m: one call over real and generated steps.
         fakes = _pad_cat([f for f, _ in judged[m].step_fakes])
-        fake_masks = _pad_cat([mk for _, mk in judged[m].step_fakes], value=False)
+        fake_weights = _pad_cat([wt for _, wt in judged[m].step_fakes])  # (N_fake, T): step weights
         logits = discs.step[m](_pad_cat([real, fakes]) if n_real else fakes)  # (N_real + N_fake, T)
-        adversarial = adversarial + generator_step_loss(logits[n_real:], fake_masks)
+        adversarial = adversarial + generator_step_loss(logits[n_real:], fake_weights)
         if n_real:
-            d_step = d_step + discriminator_step_loss(logits[:n_real, : real.shape[1]], real_mask, logits[n_real:], fake_masks)
+            d_step = d_step + discriminator_step_loss(logits[:n_real, : real.shape[1]], step_weight[m][rows],
+                                                      logits[n_real:], fake_weights)
         # SeqDis_m: one call over real sequences and translations into m.
         if weights.seqdis and judged[m].seq_fakes:
             seq_fakes = _pad_cat([f for f, _, _ in judged[m].seq_fakes])

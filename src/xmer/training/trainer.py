@@ -16,10 +16,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from xmer.config import Config, flatten_config, load_config, save_config
+from xmer.data.contract import modality_dropout
 from xmer.data.dataset import PreparedDataset
 from xmer.errors import ConfigError, DataError
 from xmer.evaluation.evaluate import predict_records
@@ -28,10 +30,10 @@ from xmer.evaluation.report import plot_curves
 from xmer.guard import MARKER, check_output, made_by_xmer, mark
 from xmer.io import sweep_temporaries
 from xmer.locks import Lock
-from xmer.modalities import parse_subset
+from xmer.modalities import SUBSETS, parse_subset
 from xmer.models.system import build_system
 from xmer.training.objectives import subsample_steps, translation_objectives
-from xmer.training.checkpoint import environment, load_checkpoint, save_checkpoint, write_json
+from xmer.training.checkpoint import environment, load_checkpoint, read_json, save_checkpoint, write_json
 from xmer.training.distributed import Context, average_gradients, barrier, check_in_sync, init_from_env, shard
 
 CHECKPOINTS = "checkpoints"
@@ -103,7 +105,8 @@ class Trainer:
             torch.cuda.set_device(self.device)
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
-        self.train_records = self.dataset.split("train", config.data.train_subsets, config.data.usage)
+        self.train_records = self.dataset.split("train", config.data.train_subsets, config.data.usage,
+                                                config.data.complete_fraction)
         self.valid_records = self.dataset.split("valid")
         if not self.train_records:
             raise DataError(f"{self.dataset.root}: no training samples (split 'train', subsets {config.data.train_subsets!r})")
@@ -290,9 +293,10 @@ class Trainer:
             losses = self.train_epoch(epoch)
             check_in_sync(self.model, self.context)  # torchrun: the replicas took the same steps
             metrics = self.validate()
-            score = metrics[cfg.selection_metric]
+            score = metrics["subset_mean"][cfg.selection_metric] if cfg.select_on_subsets else metrics[cfg.selection_metric]
             improved = score > self.state.best_score
             entry = {"epoch": epoch, **losses, **{f"valid_{k}": metrics[k] for k in _SCALARS if k in metrics},
+                     **{f"valid_subset_mean_{k}": v for k, v in metrics.get("subset_mean", {}).items()},
                      "seconds": round(time.perf_counter() - started, 2)}
             if self._pending_changes:  # a resume changed epochs or patience: the history says so
                 entry["config_changes"], self._pending_changes = self._pending_changes, {}
@@ -312,9 +316,38 @@ class Trainer:
             )
         if self.state.history and self.context.is_main:
             plot_curves(self.state.history, self.run_dir / "curves.png")
+            self.calibrate()
         barrier(self.context)  # the run folder is complete before any rank returns
         self._log(f"best epoch {self.state.best_epoch}: valid {cfg.selection_metric} {self.state.best_score:.4f}")
         return self.state
+
+    def calibrate(self) -> None:
+        """Fit the softmax temperature of the best checkpoint on the validation split and record it,
+        with the validation ECE before and after, in ``model.json`` (single-label sets only).
+
+        Leaves the best checkpoint's weights in :attr:`model` (training is over when this runs).
+        """
+        if self.dataset.multi_label or not (self.checkpoint_dir / "best.pt").is_file():
+            return
+        from xmer.evaluation.calibration import expected_calibration_error, fit_temperature, softmax
+
+        self.model.load_state_dict(load_checkpoint(self.checkpoint_dir / "best.pt")["model"])
+        self.model.temperature = 1.0
+        y_true, probs = predict_records(self.model, self.dataset, self.valid_records, self.config.data.batch_size,
+                                        self.input_dims, self.device, max_steps=self.config.data.max_steps)
+        log_probs = np.log(np.clip(probs, 1e-12, None))  # logits up to a per-row constant: same softmax at any T
+        temperature = fit_temperature(log_probs, y_true)
+        card = read_json(self.run_dir / "model.json")
+        card["temperature"] = round(temperature, 4)
+        card["calibration"] = {
+            "split": "valid", "method": "temperature scaling (Guo et al. 2017)",
+            "ece_before": round(expected_calibration_error(probs, y_true), 4),
+            "ece_after": round(expected_calibration_error(softmax(log_probs, temperature), y_true), 4),
+        }
+        write_json(self.run_dir / "model.json", card)
+        self.model.temperature = temperature
+        self._log(f"calibrated: temperature {temperature:.3f}, valid ECE {card['calibration']['ece_before']:.3f} -> "
+                  f"{card['calibration']['ece_after']:.3f}")
 
     def _pretrain_translators(self) -> None:
         """Pipeline strategy, phase 1: train the translators alone; they are frozen afterwards."""
@@ -336,6 +369,8 @@ class Trainer:
     def train_epoch(self, epoch: int, step=None) -> dict[str, float]:
         """One pass over the training records; ``step`` (default :meth:`train_step`) runs per batch."""
         self.model.train()
+        if self.model.can_imagine() and not any(p.requires_grad for p in self.model.translator.parameters()):
+            self.model.translator.eval()  # pipeline: frozen translators imagine with the latent mean, as at test time
         step = step or self.train_step
         cfg = self.config
         records = shard(self.train_records, self.context, seed=cfg.train.seed * 100_003 + epoch)  # all, in one process
@@ -363,6 +398,10 @@ class Trainer:
         n-th step one translator-only update; returns the named losses."""
         method = self.config.method
         recognizer = self.model.recognizer
+        observed = batch
+        if method.modality_dropout:
+            dropper = torch.Generator().manual_seed(self.config.train.seed * 1_000_039 + self.state.step)
+            batch = batch.withhold(modality_dropout(batch.present, method.modality_dropout, dropper))
         if self.model.can_imagine():
             end_to_end = method.strategy == "end_to_end"
             sampler = torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + self.state.step)
@@ -386,19 +425,21 @@ class Trainer:
         # The paper's 1:n (Table 9): a translator-only update once every n recogniser steps.
         if (self.model.can_imagine() and method.strategy == "end_to_end"
                 and self.state.step % method.recognizer_steps_per_translator_step == 0):
-            losses.update(self.translator_update(batch))
+            losses.update(self.translator_update(observed))  # the translators learn from every real modality
         return losses
 
     def translator_update(self, batch) -> dict[str, float]:
         """One update of the translators with their own losses and one of the discriminators, from
         the same forward pass (each side's loss reaches only its own parameters)."""
         method, cfg = self.config.method, self.config.translator
+        lengths = {m: mask.sum(1) for m, mask in batch.mask.items()}  # (B,) real steps before subsampling
         if not cfg.aligned:  # aligned data keep every step, so paired steps stay paired
             sampler = torch.Generator().manual_seed(self.config.train.seed * 1_000_033 + self.state.translator_steps)
             batch = subsample_steps(batch, cfg.loss_steps, sampler)
         g_total, d_total, parts = translation_objectives(
             self.model, batch, method.losses, aligned=cfg.aligned, one_source=cfg.seqdis_one_source,
             generator=torch.Generator().manual_seed(self.config.train.seed * 1_000_037 + self.state.translator_steps),
+            lengths=lengths,
         )
         translator_params = [p for p in self.model.translator.parameters() if p.requires_grad]
         self.translator_optimizer.zero_grad(set_to_none=True)
@@ -414,11 +455,20 @@ class Trainer:
         return {"translator_loss": float(g_total.detach()), **parts}
 
     def validate(self) -> dict:
-        y_true, scores = predict_records(
-            self.model, self.dataset, self.valid_records, self.config.data.batch_size, self.input_dims, self.device,
-            max_steps=self.config.data.max_steps,
-        )
-        return compute_metrics(y_true, scores, list(self.dataset.labels), self.dataset.multi_label)
+        """Metrics on the validation split with every modality; with ``train.select_on_subsets``, also
+        ``subset_mean``: each scalar metric averaged over the 7 modality subsets (the others withheld)."""
+        def score(keep=None) -> dict:
+            y_true, scores = predict_records(
+                self.model, self.dataset, self.valid_records, self.config.data.batch_size, self.input_dims, self.device,
+                keep=keep, max_steps=self.config.data.max_steps,
+            )
+            return compute_metrics(y_true, scores, list(self.dataset.labels), self.dataset.multi_label)
+
+        metrics = score()
+        if self.config.train.select_on_subsets:
+            subsets = [score(s) for s in SUBSETS if set(s) <= set(self.input_dims)]
+            metrics["subset_mean"] = {k: float(np.mean([m[k] for m in subsets])) for k in _SCALARS if k in metrics}
+        return metrics
 
     # -- output -----------------------------------------------------------------------------------
 

@@ -14,20 +14,24 @@ from pathlib import Path
 
 from xmer.data.labels import LabelSpace
 from xmer.data.sources.base import PrepareSummary, RawSample, Scan, Source, prepare_source
-from xmer.data.sources.clips import AFEW, EMODB, RAVDESS, TESS
+from xmer.data.sources.clips import AFEW, EMODB, RAVDESS, TESS, URDU
 from xmer.data.sources.composite import Composite
 from xmer.data.sources.csd import CMUMOSEI, CMUMOSI
 from xmer.data.sources.iemocap import IEMOCAP
 from xmer.data.sources.images import FER2013, CKPlus
 from xmer.data.sources.pickles import MMSAPickle, MultPickle
+from xmer.data.sources.recordings import CMUMOSIBCLSTM, RAVDESSAV
 from xmer.data.sources.text import MELD, GoEmotions, SemEval2018EC
+from xmer.data.sources.text_more import ISEAR, WASSA2017, XED, DailyDialog, EmoryNLP
 from xmer.errors import ConfigError
 
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in (
         CMUMOSEI(), CMUMOSI(), MultPickle(), MMSAPickle(), IEMOCAP(), RAVDESS(), CKPlus(), FER2013(), AFEW(),
-        SemEval2018EC(), GoEmotions(), MELD(), TESS(), EMODB(), Composite(),
+        SemEval2018EC(), GoEmotions(), MELD(), TESS(), EMODB(), URDU(), XED(), EmoryNLP(), DailyDialog(), ISEAR(),
+        WASSA2017(), Composite(),
+        CMUMOSIBCLSTM(), RAVDESSAV(),
     )
 }
 """Source name -> :class:`Source`. The CLI's choices, the docs table and the tests read this dict."""
@@ -53,7 +57,8 @@ def prepare(
         allow_partial: skip bad files and accept counts that differ from the release's, reporting both.
         dry_run: scan, check and summarise, but write nothing.
         overwrite: replace an existing ``out``.
-        **options: source-specific options (``fold`` for IEMOCAP; ``csd``, ``folds`` for CMU-MOSEI/MOSI).
+        **options: source-specific options (``fold`` for IEMOCAP; ``csd``, ``folds`` for CMU-MOSEI/MOSI;
+            ``dedupe_against`` for WASSA-2017).
     """
     if source not in SOURCES:
         raise ConfigError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")

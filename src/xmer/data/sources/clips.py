@@ -1,4 +1,4 @@
-"""Acted clip sources whose file or folder names carry the label: RAVDESS, TESS, EMO-DB, AFEW.
+"""Clip sources whose file or folder names carry the label: RAVDESS, TESS, EMO-DB, AFEW (acted), URDU.
 
 Each sample's media point at the raw files (absolute paths); features come from ``xmer extract``.
 The fixed sentences these corpora are spoken from carry no emotion, so no text modality is made.
@@ -28,6 +28,14 @@ The fixed sentences these corpora are spoken from carry no emotion, so no text m
   Val (383) is the test split and 10 % of Train (773) is held out as valid (sorted clip names
   permuted by ``numpy.random.default_rng(0)``; AFEW has no speaker ids, so this split is not
   speaker-independent). Default label space ``ekman7``.
+- ``urdu``: ``--raw`` is the folder with ``Angry/``, ``Happy/``, ``Neutral/``, ``Sad/`` (the
+  release's top level), or one above it. Natural, unacted Urdu speech cut from TV talk shows;
+  names ``S{M|F}{n}_F{xx}_{A|H|N|S}{yy}.wav|flac``, the first field the speaker. Checked counts:
+  400 files, 100 per class, 29 speakers. Split by speaker with a fixed table
+  (``URDU.VALID``, ``URDU.TEST``, the rest train), chosen by hand because speaker and class are
+  confounded (most speakers have one class only; SM5 alone has 72 of the 100 neutral clips): every
+  class is in every split, about 67/15/18 % of the clips (268/60/72), each speaker in one split
+  only. Default label space ``ekman7`` (its four classes are those of ``iemocap4``; nothing drops).
 """
 
 from __future__ import annotations
@@ -270,3 +278,56 @@ class AFEW(Source):
                 split = assign[path.stem] if part == "train" else "test"
                 scan.add(RawSample(f"afew-{part}-{path.stem}", split, emotion, ("visual", "audio"),
                                    media={"visual": str(path), "audio": str(path)}))
+
+
+class URDU(Source):
+    name = "urdu"
+    title = "URDU (natural Urdu speech from TV talk shows, four emotions)"
+    modalities = ("audio",)
+    native_space = "iemocap4"
+    default_space = "ekman7"
+    url = "https://github.com/siddiquelatif/URDU-Dataset"
+    raw_help = "the folder with Angry/, Happy/, Neutral/, Sad/ (or one above it)"
+    NAME = re.compile(r"^(S[MF]\d+)_F\d+_([AHNS])\d+\.(wav|flac)$")
+    FOLDERS = {"Angry": "angry", "Happy": "happy", "Neutral": "neutral", "Sad": "sad"}
+    VALID = ("SF2", "SF6", "SF10", "SM1", "SM18", "SM20", "SM23", "SM26")
+    TEST = ("SF3", "SF7", "SF8", "SF9", "SF11", "SM2", "SM6", "SM19", "SM21", "SM22", "SM27")
+    TRAIN = ("SF1", "SF4", "SF5", "SM3", "SM4", "SM5", "SM7", "SM17", "SM24", "SM25")
+    split_note = f"by speaker, a fixed table: valid {', '.join(VALID)}; test {', '.join(TEST)}; the other speakers train"
+    EXPECTED = {"files": 400, "per class": 100, "speakers": 29}
+
+    def split_of(self, speaker: str) -> str:
+        return "valid" if speaker in self.VALID else "test" if speaker in self.TEST else "train"
+
+    def scan(self, raw: Path, scan: Scan, options: dict) -> None:
+        root = next((p for p in (raw, *sorted(raw.iterdir())) if p.is_dir() and (p / "Angry").is_dir()), None)
+        if root is None:
+            raise DataError(f"URDU: no Angry/ folder in {raw} or the folders below it (expected {self.raw_help})")
+        seen: dict[str, Path] = {}
+        for folder, label in self.FOLDERS.items():
+            if not (root / folder).is_dir():
+                scan.problem("missing folder", f"URDU: {root / folder} is missing")
+                continue
+            found = 0
+            for path in visible_files(root / folder):
+                match = self.NAME.match(path.name)
+                if not match or match.group(2) != folder[0]:
+                    scan.problem("unexpected file name", f"{path}: not a URDU name S{{M|F}}n_Fxx_{folder[0]}yy.wav|flac")
+                    continue
+                if path.stem in seen:
+                    scan.problem("duplicate file", f"{path}: a second file of clip {path.stem} (first: {seen[path.stem]})")
+                    continue
+                if not check_media(scan, path):
+                    continue
+                seen[path.stem] = path
+                found += 1
+                speaker = match.group(1)
+                scan.add(RawSample(f"urdu-{path.stem}", self.split_of(speaker), label, ("audio",),
+                                   speaker=f"urdu-{speaker}", media={"audio": str(path)}))
+            scan.expect(f"{folder} files", self.EXPECTED["per class"], found)
+        scan.expect("files", self.EXPECTED["files"], len(scan.samples))
+        speakers = {s.speaker for s in scan.samples}
+        scan.expect("speakers", self.EXPECTED["speakers"], len(speakers))
+        unknown = sorted(speakers - {f"urdu-{s}" for s in (*self.TRAIN, *self.VALID, *self.TEST)})
+        if unknown:
+            scan.notes.append(f"speaker(s) not in the split table, put in train: {', '.join(unknown)}")

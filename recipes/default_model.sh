@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Rebuild xmer's default model from the real data in ../shared/data (docs/default_model.md says why).
+#   recipes/default_model.sh [DATA_ROOT] [WORK]      (defaults: ../shared/data, data/default)
+# Steps: prepare the composite benchmark and every Ekman-7 release, extract the default front-ends
+# (faces: fer; speech: whisper_stats; text: minilm_sentence), train configs/default_model.yaml,
+# evaluate on the composite test split, export into src/xmer/assets/default_model.
+# Resumable: a prepared dataset is kept, extraction skips what is done, training resumes.
+set -euo pipefail
+ROOT=${1:-../shared/data}
+WORK=${2:-data/default}
+XMER=${XMER:-xmer}
+WORKERS=${WORKERS:-2}
+FRONT="visual=fer,audio=whisper_stats,text=minilm_sentence"
+mkdir -p "$WORK"
+
+prepare() {  # prepare SOURCE RELEASE_DIR [options...]
+  local source=$1 release=$2; shift 2
+  [ -f "$WORK/$source/dataset.json" ] || $XMER prepare "$source" --raw "$ROOT/$release" --out "$WORK/$source" "$@"
+}
+extract() {  # extract SOURCE MODALITY=EXTRACTOR,...
+  $XMER extract --data "$WORK/$1" --extractors "$2" --workers "$WORKERS" --keep-going
+}
+
+prepare composite . 
+extract composite "$FRONT"
+prepare fer2013 fer2013 --label-space ekman7
+extract fer2013 visual=fer
+for s in ravdess urdu; do prepare $s $s --label-space ekman7; extract $s audio=whisper_stats; done
+prepare semeval2018-ec semeval2018_ec --label-space ekman7
+prepare wassa2017 wassa2017 --label-space ekman7 --dedupe-against "$ROOT/semeval2018_ec"
+prepare dailydialog dailydialog_reccon --label-space ekman7
+for s in goemotions meld xed emorynlp isear; do prepare $s $s --label-space ekman7; done
+for s in semeval2018-ec wassa2017 dailydialog emorynlp isear meld xed goemotions; do extract $s text=minilm_sentence; done
+if [ "${SKIP_TRAIN:-0}" = 1 ]; then exit 0; fi
+RUN=${RUN:-runs/default_model}
+$XMER train --config configs/default_model.yaml --out "$RUN" --resume
+$XMER evaluate "$RUN" --split test

@@ -1,0 +1,289 @@
+"""Analysing a recording over time: from a video or audio file to a :class:`~xmer.timeline.Timeline`.
+
+``Recognizer.analyze`` and ``xmer analyze`` call :func:`analyze_media`. It reads the file as a
+stream, in two passes, so memory stays flat for any length:
+
+1. **Audio pass** (when the file has an audio track): decode in 30 s blocks of 16 kHz mono, spool
+   them to a temporary file (:class:`~xmer.features.stream.WaveSpool`), and transcribe them as they
+   come (:meth:`~xmer.features.asr.Transcriber.transcribe_stream`), unless a subtitle file was
+   given or transcription is off. The utterances decide the segments
+   (:func:`~xmer.timeline.plan_segments`).
+2. **Video pass** (when the file has video and the model takes faces): decode frames at ``fps``,
+   find every face (Haar cascade: the whole frame once a second, around each known face in between), follow each across frames (:class:`~xmer.features.tracking.IoUTracker`),
+   crop and embed it with the model's visual extractor, keeping only the embeddings (512 bytes a
+   face a frame).
+
+Then every segment gets the model's inputs for its context span, each through the model's own
+extractor for its modality: the face embeddings of the followed track, the audio read back from the
+spool, the words of the utterance. It is predicted with all of them (missing ones imagined by the
+translators, as always) and with each observed one alone. The main face is the track seen in the
+most frames; ``faces="all"`` also gives every track its own timeline. Tracks seen in fewer than
+``min_track_frames`` frames are dropped as stray detections.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from xmer.errors import ConfigError, DataError
+from xmer.features import ModalityAbsent, get_extractor
+from xmer.timeline import FaceTrack, Segment, Timeline, plan_segments, read_cues
+
+if TYPE_CHECKING:
+    from xmer.inference import Recognizer
+
+Progress = Callable[[float], None]
+"""Called with the seconds of media just processed, divided by the number of passes."""
+
+
+class _Faces:
+    """Per track: sample times, boxes and embeddings of the face (grows by one row per face per sampled frame)."""
+
+    def __init__(self):
+        self.times: dict[int, list[float]] = {}
+        self.boxes: dict[int, list[tuple[int, int, int, int]]] = {}
+        self.embeddings: dict[int, list[np.ndarray]] = {}
+
+    def add(self, track: int, time: float, box, embedding: np.ndarray) -> None:
+        self.times.setdefault(track, []).append(time)
+        self.boxes.setdefault(track, []).append(box)
+        self.embeddings.setdefault(track, []).append(embedding.astype(np.float16))
+
+    def within(self, track: int, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+        """(T, D) float32 embeddings and (T, 4) boxes of ``track`` in ``[start, end)``."""
+        times = np.asarray(self.times.get(track, []))
+        keep = np.flatnonzero((times >= start) & (times < end))
+        if keep.size == 0:
+            return np.zeros((0, 0), np.float32), np.zeros((0, 4))
+        emb = np.stack([self.embeddings[track][i] for i in keep]).astype(np.float32)
+        return emb, np.asarray([self.boxes[track][i] for i in keep], float)
+
+
+def analyze_media(
+    recognizer: "Recognizer",
+    path: str | Path,
+    transcript: str | Path | None = None,
+    asr: bool = True,
+    window: float = 2.0,
+    hop: float = 1.0,
+    faces: str = "main",
+    fps: float = 4.0,
+    min_track_frames: int = 3,
+    progress: Progress | None = None,
+) -> Timeline:
+    """The emotion timeline of a video or audio file (see the module docstring).
+
+    Args:
+        recognizer: the model; its card names the extractors its features came from.
+        path: a video or audio file (any format FFmpeg reads).
+        transcript: a ``.srt`` / ``.vtt`` file with the words and their times (then no transcription).
+        asr: transcribe the speech (needs ``xmer[speech]``); False: no words unless ``transcript``.
+        window: seconds of context of a segment where nobody speaks; hop: length of such a segment.
+        faces: ``"main"`` (the face seen most) or ``"all"`` (also a timeline per face track).
+        fps: video frames sampled per second for faces.
+        min_track_frames: face tracks seen in fewer sampled frames are dropped.
+        progress: called as work is done (see :data:`Progress`).
+
+    Raises:
+        DataError: the file cannot be read, is an image, or holds nothing the model can use.
+        ConfigError: transcription asked for without ``xmer[speech]``; the model cannot read media.
+    """
+    from xmer.features.asr import get_transcriber, join_text
+    from xmer.features.media import IMAGE_SUFFIXES, choose_extractors, probe
+    from xmer.features.stream import WaveSpool
+
+    if faces not in ("main", "all"):
+        raise ConfigError(f"faces must be 'main' or 'all', not {faces!r}")
+    path = Path(path)
+    info = probe(path)
+    if info.kind == "image" or path.suffix.lower() in IMAGE_SUFFIXES:
+        raise DataError(f"{path}: an image has no timeline; use xmer predict --image")
+    extractors = choose_extractors(recognizer.media_extractors())
+    extractors = {m: n for m, n in extractors.items() if m in recognizer.input_dims}
+    use_video = info.has_video and "visual" in extractors
+    use_audio = info.has_audio
+    passes = max(1, int(use_audio) + int(use_video))
+    tick = (lambda seconds: progress(seconds / passes)) if progress else (lambda seconds: None)
+    notes: list[str] = []
+
+    cues = read_cues(transcript) if transcript is not None else None
+    transcriber = get_transcriber() if (asr and cues is None and use_audio) else None
+    with WaveSpool() as spool, ThreadPoolExecutor(1) as pool:
+        # The audio pass runs in a thread beside the video pass: Whisper (CTranslate2), FFmpeg and
+        # OpenCV release the GIL, so on two cores the two passes overlap.
+        audio_job = pool.submit(_audio_pass, path, spool, transcriber, tick, notes) if use_audio else None
+        track_faces, kept_tracks, seen = _Faces(), [], 0.0
+        try:
+            if use_video:
+                seen = _video_pass(path, extractors["visual"], fps, track_faces, tick, notes)
+        finally:
+            utterances = audio_job.result() if audio_job is not None else []
+        if cues is not None:
+            utterances = cues
+        duration = info.duration_s or max(spool.duration, seen)
+        if duration <= 0:
+            raise DataError(f"{path}: holds no decodable audio or video")
+        counts = {t: len(v) for t, v in track_faces.times.items()}
+        kept_tracks = [t for t in sorted(counts, key=lambda t: (track_faces.times[t][0], track_faces.boxes[t][0][0]))
+                       if counts[t] >= min_track_frames]
+
+        segments = plan_segments(utterances, duration, window, hop)
+        main = max(kept_tracks, key=lambda t: (len(track_faces.times[t]), -t)) if kept_tracks else None
+        renumber = {t: i + 1 for i, t in enumerate(kept_tracks)}
+        timelines = {None: segments}  # track -> its segments; None: the main face's timeline
+        if faces == "all":
+            timelines.update({t: [_blank(s) for s in segments] for t in kept_tracks})
+        for i in range(0, len(segments), 16):  # a few segments' features at a time: memory stays flat
+            jobs = []
+            for k in range(i, min(i + 16, len(segments))):
+                inputs = _shared_inputs(extractors, spool if use_audio else None, segments[k])
+                for track, own in timelines.items():
+                    jobs += _jobs(extractors, track_faces, main if track is None else track, renumber, own[k], inputs)
+            _run_jobs(recognizer, jobs)
+        tracks = []
+        for t in kept_tracks:
+            times = track_faces.times[t]
+            tracks.append(FaceTrack(renumber[t], len(times), round(min(times), 3), round(max(times), 3),
+                                    [[round(tt, 3), *map(int, b)] for tt, b in zip(times, track_faces.boxes[t])],
+                                    timelines.get(t)))
+    if info.has_video and "visual" not in extractors:
+        notes.append("visual: this model takes no faces")
+    text_source = "transcript" if cues is not None else ("asr" if transcriber is not None else None)
+    return Timeline(source=str(path), duration=round(duration, 3), labels=list(recognizer.labels), segments=segments,
+                    transcript=join_text(utterances), text_source=text_source,
+                    main_face=renumber.get(main), tracks=tracks, notes=notes)
+
+
+def _audio_pass(path: Path, spool, transcriber, tick, notes: list[str]) -> list:
+    """Decode the audio track into ``spool`` and transcribe it as it comes (when ``transcriber``)."""
+    from xmer.features.stream import audio_blocks
+
+    def spooled(blocks):
+        for block in blocks:
+            spool.append(block)
+            tick(block.size / 16_000)
+            yield block
+
+    try:
+        blocks = spooled(audio_blocks(path))
+        if transcriber is not None:
+            return list(transcriber.transcribe_stream(blocks))
+        for _ in blocks:
+            pass
+    except ModalityAbsent as error:
+        notes.append(f"audio: {error}")
+    return []
+
+
+def _blank(segment: Segment) -> Segment:
+    return Segment(segment.start, segment.end, segment.kind, segment.context, text=segment.text)
+
+
+def _video_pass(path: Path, visual: str, fps: float, store: _Faces, tick, notes: list[str], full_search_s: float = 1.0) -> float:
+    """Decode, detect, track and embed every face; returns the time of the last frame seen.
+
+    The whole frame is searched for faces every ``full_search_s`` seconds (so a face coming into
+    view is found within that time); in the frames between, each tracked face is searched for
+    around its last box only.
+    """
+    from xmer.features.face import FaceDetector, crop_face, read_frames
+    from xmer.features.tracking import IoUTracker, iou
+
+    extractor = get_extractor(visual)
+    if not hasattr(extractor, "embed"):
+        raise ConfigError(f"the visual extractor {visual!r} cannot embed face crops, which analyze needs")
+    margin = getattr(extractor, "margin", 0.2)
+    detector = getattr(extractor, "detector", None) or FaceDetector()
+    tracker = IoUTracker(max_gap=max(1.0, 2.5 / fps))
+    pending: list[tuple[int, float, tuple, np.ndarray]] = []
+    last = 0.0
+
+    def flush():
+        if pending:
+            vectors = extractor.embed(np.stack([p[3] for p in pending]))  # (B, D)
+            for (track, time, box, _), vector in zip(pending, vectors):
+                store.add(track, time, box, vector)
+            pending.clear()
+
+    decode_notes: list[str] = []
+    full_every = max(1, round(fps * full_search_s))
+    for k, frame in enumerate(read_frames(path, fps=fps, notes=decode_notes)):
+        if k % full_every == 0:
+            boxes = detector.detect_all(frame.grey)
+        else:  # between full searches, each face is looked for only around where it was (several times cheaper)
+            boxes = []
+            for alive in tracker.alive:
+                box = detector.detect_near(frame.grey, alive.box)
+                if box is not None and all(iou(box, other) < 0.5 for other in boxes):
+                    boxes.append(box)
+        for track, box in zip(tracker.update(frame.time, boxes), boxes):
+            pending.append((track, frame.time, box, crop_face(frame.grey, box, margin)))
+        if len(pending) >= 64:
+            flush()
+        tick(max(0.0, frame.time - last))
+        last = max(last, frame.time)
+    flush()
+    notes.extend(decode_notes)
+    return last + 1.0 / fps
+
+
+def _shared_inputs(extractors, spool, segment: Segment) -> dict[str, np.ndarray]:
+    """The audio and text features of a segment's context (the same whichever face is followed)."""
+    out = {}
+    a, b = segment.context
+    if spool is not None and "audio" in extractors:
+        wave = spool.read(a, b)
+        try:
+            out["audio"] = _checked(get_extractor(extractors["audio"])(wave))
+        except (ModalityAbsent, DataError):
+            pass  # silence or too short: the audio of this segment is missing
+    if segment.text and "text" in extractors:
+        try:
+            out["text"] = _checked(get_extractor(extractors["text"])(segment.text))
+        except (ModalityAbsent, DataError):
+            pass
+    return {m: f for m, f in out.items() if f is not None}
+
+
+def _checked(array) -> np.ndarray | None:
+    array = np.asarray(array, np.float32)
+    return array if array.ndim == 2 and array.shape[0] > 0 and np.isfinite(array).all() else None
+
+
+def _jobs(extractors, store: _Faces, track, renumber, segment: Segment, shared) -> list[tuple[Segment, str | None, dict]]:
+    """The predictions a segment needs, as ``(segment, modality or None for fused, features)``; sets
+    the segment's face (from ``track``, may be None). A segment where nothing was observed (no face,
+    silence, no words) needs none: it gets no prediction rather than a guess."""
+    features = dict(shared)
+    a, b = segment.context
+    if track is not None and "visual" in extractors:
+        emb, boxes = store.within(track, a, b)
+        if len(emb):
+            features["visual"] = emb
+            segment.face = {"track": renumber[track], "frames": int(len(emb)),
+                            "box": [int(v) for v in np.median(boxes, axis=0).round()]}
+    if not features:
+        return []
+    jobs = [(segment, None, features)]
+    if len(features) > 1:
+        jobs += [(segment, m, {m: f}) for m, f in features.items()]
+    return jobs
+
+
+def _run_jobs(recognizer, jobs, batch_size: int = 32) -> None:
+    """Run the predictions in batches and store them in their segments."""
+    for i in range(0, len(jobs), batch_size):
+        chunk = jobs[i : i + batch_size]
+        ids = [f"{s.start:.2f}-{s.end:.2f}s" for s, _, _ in chunk]
+        for (segment, modality, features), out in zip(chunk, recognizer.predict_many([f for _, _, f in chunk], ids)):
+            if modality is None:
+                segment.prediction, segment.probabilities = out.prediction, out.probabilities
+                segment.observed, segment.imagined = out.observed, out.imagined
+                if len(features) == 1:
+                    segment.modalities[next(iter(features))] = {"prediction": out.prediction, "probabilities": out.probabilities}
+            else:
+                segment.modalities[modality] = {"prediction": out.prediction, "probabilities": out.probabilities}

@@ -1,0 +1,359 @@
+"""The web service: a FastAPI app around one :class:`~xmer.inference.Recognizer` (or its ONNX twin).
+
+Endpoints (OpenAPI at ``/docs``)::
+
+    GET  /          the web page (upload, record, type; probability bars)
+    GET  /health    {"status": "ok", "runtime": ...}
+    GET  /model     model.json (labels, input sizes, extractors), the model card's metadata, the limits
+    POST /predict   multipart (video / audio / image / file uploads and/or text) or the JSON body
+                    {"text", "video"|"audio"|"image": {"filename", "base64"}, "features"}
+    POST /analyze   one video or audio file -> its emotion timeline when the recogniser has
+                    ``analyze`` (the timeline issue), until then the whole-clip prediction
+
+Every error is JSON ``{"error": "..."}`` with a status that says whose fault it is: 400 a body that
+cannot be read (not JSON, bad base64, corrupt media), 413 over a limit, 415 a type the server does
+not take, 422 a readable request with wrong content (unknown field, wrong type, features of the
+wrong shape, nothing to predict from), 404/405 no such endpoint, 408/504 too slow, 500 xmer's own failure (the traceback goes to the log only). The event
+loop never predicts: uploads run in a small pool of threads and text or features in another, so a
+long clip never holds up the short requests, and no lock is held around any of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import dataclasses
+import json
+import logging
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from xmer.errors import XmerError
+from xmer.serving.limits import ServeLimits
+from xmer.serving.middleware import LimitsMiddleware
+from xmer.serving.uploads import FIELD_KINDS, RequestProblem, Upload, clean_name, save_upload
+
+log = logging.getLogger("xmer.serving")
+
+MEDIA_FIELDS = ("video", "audio", "image")
+MULTIPART_FIELDS = (*FIELD_KINDS, "text")
+
+_PREDICT_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            **{f: {"type": "string", "format": "binary", "description": d} for f, d in (
+                ("video", "a video: faces, and its audio track unless 'audio' is given"),
+                ("audio", "an audio file (or a video whose audio track to use)"),
+                ("image", "a face image"),
+                ("file", "any of the three; its content decides which"))},
+            "text": {"type": "string", "description": "the transcript"}}}},
+        "application/json": {"schema": {"type": "object", "properties": {
+            "text": {"type": "string"},
+            **{f: {"type": "object", "properties": {"filename": {"type": "string"}, "base64": {"type": "string"}}}
+               for f in MEDIA_FIELDS},
+            "features": {"type": "object", "description": "modality -> (T, D) list of lists, instead of media"}}}},
+    },
+}
+
+
+class Service:
+    """What the endpoints share: the recogniser, the limits and the two worker pools."""
+
+    def __init__(self, recognizer, limits: ServeLimits, model_dir: str | Path | None = None, runtime: str = "torch"):
+        from xmer.modelcard import card_metadata
+
+        self.recognizer, self.limits, self.runtime = recognizer, limits, runtime
+        self.card_metadata = card_metadata(model_dir) if model_dir else {}
+        self.media_pool = ThreadPoolExecutor(limits.media_threads, thread_name_prefix="xmer-media")
+        self.light_pool = ThreadPoolExecutor(limits.light_threads, thread_name_prefix="xmer-light")
+
+    async def run(self, pool: ThreadPoolExecutor, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    def close(self) -> None:
+        self.media_pool.shutdown(wait=False, cancel_futures=True)
+        self.light_pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the work, in a pool thread -------------------------------------------------------------
+
+    def predict_features(self, raw: Any) -> dict:
+        features = _features(raw, self.limits)
+        try:
+            features = self.recognizer.check_features(features, "features")
+        except XmerError as error:  # well-formed JSON, wrong content: a validation error
+            raise RequestProblem(422, str(error)) from None
+        return {**self.recognizer.predict(features).to_json(), "notes": {}}
+
+    def predict_media(self, files: list[tuple[str, Any, str | None]], text: str | None) -> dict:
+        """``files``: (field, bytes or file object, client file name). The uploads live in a
+        temporary folder removed before this returns, whatever happens."""
+        with tempfile.TemporaryDirectory(prefix="xmer-serve-") as tmp:
+            uploads = [save_upload(field, data, name, Path(tmp), self.limits) for field, data, name in files]
+            media = _inputs(uploads)
+            prediction, notes = self.recognizer.predict_media(**media, text=text)
+            out = prediction.to_json()
+            out["sources"] = {u.input: u.name for u in uploads}  # what the client called each file
+        return {**out, "notes": notes}
+
+    def analyze(self, field: str, data: Any, name: str | None) -> dict:
+        with tempfile.TemporaryDirectory(prefix="xmer-analyze-") as tmp:
+            upload = save_upload(field, data, name, Path(tmp), self.limits)
+            if upload.type.kind == "image":
+                raise RequestProblem(415, f"'{field}' ({upload.name}): /analyze takes a video or an audio file, not an image")
+            analyze = getattr(self.recognizer, "analyze", None)
+            if analyze is None:  # the timeline issue adds Recognizer.analyze; until then, one prediction for the clip
+                prediction, notes = self.recognizer.predict_media(**_inputs([upload]))
+                return {"kind": "clip", **prediction.to_json(), "notes": notes, "sources": {upload.input: upload.name}}
+            timeline = analyze(upload.path)
+            return {"kind": "timeline", **timeline.to_json(), "picture": _timeline_picture(timeline, Path(tmp))}
+
+
+def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | Path | None = None,
+               runtime: str = "torch", warm_up: bool = True) -> FastAPI:
+    """The ASGI app serving ``recognizer`` (what ``xmer serve`` runs under uvicorn).
+
+    Args:
+        recognizer: a :class:`~xmer.inference.Recognizer` (or the ONNX one, same interface).
+        limits: per-request limits and pool sizes (default: :class:`ServeLimits` defaults).
+        model_dir: the model folder, for its model card's metadata in ``GET /model``.
+        warm_up: predict one text at start-up, so the first request does not pay for loading
+            the text vectors.
+    """
+    limits = limits or ServeLimits()
+    service = Service(recognizer, limits, model_dir, runtime)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        if warm_up and "text" in recognizer.input_dims and recognizer.card.get("extractors", {}).get("text"):
+            try:
+                await service.run(service.light_pool, service.predict_media, [], "hello")
+            except Exception as error:  # a model without usable text extraction still serves the rest
+                log.warning("warm-up prediction failed: %s", error)
+        yield
+        service.close()
+
+    app = FastAPI(title="xmer", version=_version(), lifespan=lifespan,
+                  description="Multimodal emotion recognition: any subset of video, audio, image and text in, "
+                              "emotion probabilities out (missing modalities are imagined by the translators).")
+    app.state.service = service
+    app.add_middleware(LimitsMiddleware, limits=limits)
+    static = resources.files("xmer.serving") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.exception_handler(RequestProblem)
+    async def _problem(request: Request, error: RequestProblem):
+        return _error(error.status, str(error))
+
+    @app.exception_handler(XmerError)
+    async def _bad_input(request: Request, error: XmerError):
+        return _error(400, str(error))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, error: HTTPException):
+        detail = error.detail if isinstance(error.detail, str) else json.dumps(error.detail)
+        path = "".join(c if c.isprintable() else "?" for c in request.url.path)[:100]
+        if error.status_code == 404:
+            detail = f"no endpoint {request.method} {path}; see GET /docs"
+        elif error.status_code == 405:
+            detail = f"{request.method} is not allowed on {path}; see GET /docs"
+        return _error(error.status_code, detail, getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError):
+        first = error.errors()[0] if error.errors() else {}
+        return _error(422, f"invalid request: {first.get('msg', 'malformed')} at {'.'.join(map(str, first.get('loc', ())))}")
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, error: Exception):
+        log.exception("%s %s failed", request.method, request.url.path)
+        return _error(500, f"internal error ({type(error).__name__}); the server's log has the details")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        return HTMLResponse((static / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/health", summary="Is the server up")
+    async def health():
+        return {"status": "ok", "runtime": service.runtime}
+
+    @app.get("/model", summary="The model: labels, inputs, extractors, model card metadata, limits")
+    async def model():
+        return {**recognizer.card, "model_card": service.card_metadata, "runtime": service.runtime,
+                "limits": dataclasses.asdict(limits)}
+
+    @app.post("/predict", summary="Predict emotions from media files, text or features",
+              openapi_extra={"requestBody": _PREDICT_BODY})
+    async def predict(request: Request):
+        kind = _content_type(request)
+        if kind == "application/json":
+            body = _parse_json(await request.body())
+            if "features" in body:
+                if set(body) != {"features"}:
+                    raise RequestProblem(422, "give either 'features' or media fields (text, video, audio, image), not both")
+                return await service.run(service.light_pool, service.predict_features, body["features"])
+            files, text = _json_media(body, limits)
+        elif kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            files, text = await _form_media(request, limits)
+        else:
+            raise RequestProblem(415, f"send multipart/form-data or application/json, not {kind or 'no Content-Type'}")
+        if not files and text is None:
+            raise RequestProblem(422, "empty request: give text, video, audio, image, file or features")
+        pool = service.media_pool if files else service.light_pool
+        return await service.run(pool, service.predict_media, files, text)
+
+    @app.post("/analyze", summary="The emotion over time of one video or audio file",
+              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                  "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
+    async def analyze(request: Request):
+        kind = _content_type(request)
+        if kind == "application/json":
+            files, text = _json_media(_parse_json(await request.body()), limits)
+        elif kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            files, text = await _form_media(request, limits)
+        else:
+            raise RequestProblem(415, f"send multipart/form-data or application/json, not {kind or 'no Content-Type'}")
+        if len(files) != 1 or text is not None:
+            raise RequestProblem(422, "/analyze takes exactly one video or audio file (field 'file', 'video' or 'audio')")
+        return await service.run(service.media_pool, service.analyze, *files[0])
+
+    return app
+
+
+# -- request parsing ------------------------------------------------------------------------------
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _parse_json(body: bytes) -> dict:
+    try:
+        request = json.loads(body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestProblem(400, f"the request body is not valid JSON ({error})") from None
+    except RecursionError:
+        raise RequestProblem(400, "the request body is JSON nested too deeply") from None
+    if not isinstance(request, dict):
+        raise RequestProblem(400, "the request body must be a JSON object")
+    return request
+
+
+def _json_media(request: dict, limits: ServeLimits) -> tuple[list, str | None]:
+    unknown = set(request) - {"text", "features", *MEDIA_FIELDS}
+    if unknown:
+        raise RequestProblem(422, f"unknown field(s) {', '.join(sorted(map(clean_name, unknown)))}; expected text, video, audio, image or features")
+    text = _text(request.get("text"), limits)
+    files = []
+    for field in MEDIA_FIELDS:
+        if field not in request:
+            continue
+        item = request[field]
+        if not isinstance(item, dict) or not isinstance(item.get("base64"), str):
+            raise RequestProblem(422, f"'{field}' must be an object {{\"filename\": ..., \"base64\": ...}}")
+        name = clean_name(str(item.get("filename") or field))
+        try:
+            data = base64.b64decode(item["base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestProblem(400, f"'{field}' ({name}): base64 field is not valid base64") from None
+        files.append((field, data, name))
+    return files, text
+
+
+async def _form_media(request: Request, limits: ServeLimits) -> tuple[list, str | None]:
+    try:
+        form = await request.form(max_files=len(FIELD_KINDS), max_fields=len(MULTIPART_FIELDS))
+    except HTTPException:
+        raise
+    except Exception as error:  # python-multipart's parse errors
+        raise RequestProblem(400, f"malformed multipart body ({str(error)[:200]})") from None
+    unknown = sorted(set(form.keys()) - set(MULTIPART_FIELDS))
+    if unknown:
+        raise RequestProblem(422, f"unknown form field(s) {', '.join(map(clean_name, unknown))}; expected {', '.join(MULTIPART_FIELDS)}")
+    files = []
+    for field in FIELD_KINDS:
+        values = form.getlist(field)
+        if len(values) > 1:
+            raise RequestProblem(422, f"one '{field}' per request, got {len(values)}")
+        if values:
+            upload = values[0]
+            if isinstance(upload, str):
+                raise RequestProblem(422, f"'{field}' must be a file upload, not a text field")
+            files.append((field, upload.file, upload.filename))
+    if sum(f[0] == "file" for f in files) and len(files) > 1:
+        raise RequestProblem(422, "give 'file' alone, or 'video', 'audio' and 'image' (not both ways)")
+    texts = form.getlist("text")
+    if len(texts) > 1 or (texts and not isinstance(texts[0], str)):
+        raise RequestProblem(422, "'text' must be one text field")
+    text = _text(texts[0] if texts else None, limits)
+    return files, text
+
+
+def _text(text: Any, limits: ServeLimits) -> str | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise RequestProblem(422, "'text' must be a string")
+    if len(text) > limits.max_text_chars:
+        raise RequestProblem(413, f"'text' has {len(text)} characters, over this server's limit of {limits.max_text_chars}")
+    if "\x00" in text:
+        raise RequestProblem(422, "'text' holds a NUL character")
+    return text if text.strip() else None
+
+
+def _features(raw: Any, limits: ServeLimits) -> dict[str, np.ndarray]:
+    if not isinstance(raw, dict):
+        raise RequestProblem(422, "'features' must be an object: modality -> (T, D) list of lists")
+    out = {}
+    for modality, rows in raw.items():
+        if isinstance(rows, list) and len(rows) > limits.max_feature_steps:
+            raise RequestProblem(413, f"'features.{clean_name(modality)}' has {len(rows)} rows, over this server's limit of {limits.max_feature_steps}")
+        try:
+            out[modality] = np.asarray(rows, dtype=np.float32)
+        except (TypeError, ValueError) as error:
+            raise RequestProblem(422, f"'features' must hold numbers only, (T, D) per modality ({str(error)[:200]})") from None
+    return out
+
+
+def _inputs(uploads: list[Upload]) -> dict[str, Path]:
+    media: dict[str, Path] = {}
+    for upload in uploads:
+        if upload.input in media:
+            raise RequestProblem(422, f"two uploads are both {upload.input} input; give one of each at most")
+        media[upload.input] = upload.path
+    if "image" in media and "video" in media:
+        raise RequestProblem(422, "give a video or an image for the visual input, not both")
+    return media
+
+
+def _timeline_picture(timeline, folder: Path) -> str | None:
+    """The timeline drawn as a PNG data URL (None when this xmer cannot draw one)."""
+    try:
+        from xmer.timeline_report import write_timeline
+    except ImportError:
+        return None
+    write_timeline(timeline, folder / "report")
+    picture = folder / "report" / "timeline.png"
+    return "data:image/png;base64," + base64.b64encode(picture.read_bytes()).decode() if picture.is_file() else None
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _version() -> str:
+    from xmer import __version__
+
+    return __version__
