@@ -379,7 +379,7 @@ def export_into_a_new_folder(work, shared):
 
     def check():
         assert json.loads((work / "slim" / ".xmer").read_text())["kind"] == "export"
-        assert (work / "slim" / "checkpoints" / "best.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
+        assert (work / "slim" / "model.json").is_file() and (run / "checkpoints" / "last.pt").is_file()
 
     return Case(["export", str(run), "--out", str(work / "slim")], code=0, check=check)
 
@@ -767,12 +767,12 @@ def evaluate_unknown_split(work, shared):
 
 @case
 def serve_port_out_of_range(work, shared):
-    return Case(["serve", str(shared.run), "--port", "70000"], culprit="--port 70000")
+    return Case(["serve", str(shared.run), "--port", "70000"], culprit="70000", usage=True)
 
 
 @case
 def serve_negative_port(work, shared):
-    return Case(["serve", str(shared.run), "--port", "-1"], culprit="--port -1")
+    return Case(["serve", str(shared.run), "--port", "-1"], culprit="-1", usage=True)
 
 
 @case
