@@ -164,7 +164,7 @@ class Trainer:
             "dataset_name": self.dataset.info.name,
             "synthetic": self.dataset.info.synthetic,
             # which extractor made each modality's features: predicting from media must use the same
-            "extractors": {m: _primary(self.dataset).store.extractor(m) for m in self.input_dims},
+            "extractors": {m: self.dataset.extractor(m) for m in self.input_dims},
         }
 
     def _start_run_folder(self, resume: bool) -> None:
@@ -373,12 +373,15 @@ class Trainer:
             self.model.translator.eval()  # pipeline: frozen translators imagine with the latent mean, as at test time
         step = step or self.train_step
         cfg = self.config
-        records = shard(self.train_records, self.context, seed=cfg.train.seed * 100_003 + epoch)  # all, in one process
+        seed = cfg.train.seed * 100_003 + epoch
+        # The epoch is drawn once (a mixture resamples its sources), identically on every rank, and
+        # then sharded: every torchrun rank takes the same number of steps.
+        records = shard(self.dataset.epoch(self.train_records, seed), self.context, seed=seed)  # all, in one process
         batches = self.dataset.batches(
             records,
             cfg.data.batch_size,
             dims=self.input_dims,
-            shuffle_seed=cfg.train.seed * 100_003 + epoch,
+            shuffle_seed=seed,
             max_steps=cfg.data.max_steps,
         )
         total = math.ceil(len(records) / cfg.data.batch_size)
@@ -478,10 +481,6 @@ class Trainer:
     def _log(self, message: str) -> None:
         if self.config.train.progress and self.context.is_main:
             tqdm.write(message, file=sys.stderr)
-
-
-def _primary(dataset):
-    return getattr(dataset, "primary", dataset)
 
 
 _SCALARS = ("accuracy", "unweighted_accuracy", "macro_f1", "weighted_f1", "wa")
