@@ -38,7 +38,7 @@ def test_average_gradients_is_a_no_op_in_one_process():
 @pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun not installed beside this Python")
 def test_torchrun_two_ranks_train_one_run_in_sync(tmp_path, monkeypatch):
     from xmer.config import load_config
-    from xmer.training.trainer import open_dataset
+    from xmer.data.from_config import open_dataset
 
     monkeypatch.setenv("XMER_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"

@@ -65,7 +65,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
     """Evaluate a run folder's best checkpoint on ``split``; writes metrics.json and report.md."""
     from xmer.evaluation.report import definitions_footer, format_comparison, format_table, plot_confusion
     from xmer.inference import Recognizer
-    from xmer.training.trainer import open_dataset
+    from xmer.data.from_config import open_dataset
 
     run_dir = Path(run_dir)
     recognizer = Recognizer.load(run_dir)

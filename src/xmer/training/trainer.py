@@ -23,6 +23,7 @@ from tqdm import tqdm
 from xmer.config import Config, flatten_config, load_config, save_config
 from xmer.data.contract import modality_dropout
 from xmer.data.dataset import PreparedDataset
+from xmer.data.from_config import open_dataset  # noqa: F401  (re-exported for one release)
 from xmer.errors import ConfigError, DataError
 from xmer.evaluation.evaluate import predict_records
 from xmer.evaluation.metrics import compute_metrics
@@ -71,20 +72,6 @@ def resolve_device(name: str) -> torch.device:
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"config key 'train.device': {name!r} is not available here; expected auto or cpu")
     return device
-
-
-def open_dataset(config: Config) -> PreparedDataset:
-    """The dataset a config names: several prepared folders (``data.sources``), one prepared
-    folder, or the embedded synthetic toy set."""
-    if config.data.sources:
-        from xmer.data.mixing import open_sources
-
-        return open_sources(config.data.sources)
-    if config.data.dataset == "toy":
-        from xmer.data.toy import toy_dataset_path
-
-        return PreparedDataset.open(toy_dataset_path(config.data.toy))
-    return PreparedDataset.open(config.data.dataset)
 
 
 class Trainer:
