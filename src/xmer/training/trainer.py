@@ -5,7 +5,7 @@ epoch the model is scored on the validation split, the best checkpoint (by
 ``train.selection_metric``) is kept, and training stops early after ``train.patience`` epochs without
 improvement. ``last.pt`` is written after every epoch with the optimiser, scheduler and RNG states,
 so ``fit(resume=True)`` continues a killed run to exactly the result of an uninterrupted one.
-The test split is never read here: :func:`xmer.evaluation.evaluate.evaluate_run` reads it, once.
+The test split is never read here: :func:`xmer.scoring.evaluate_run` reads it, once.
 """
 
 from __future__ import annotations
