@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from xmer.features.extraction import FAILURES, parse_shard, run, shard_range  # noqa: F401  (re-exported)
+from xmer.features.extraction import FAILURES, parse_shard, shard_range  # noqa: F401  (re-exported)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,3 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="retry samples an earlier run found to have nothing for a modality (no face, silence, ...)")
     parser.add_argument("--chunk-size", type=int, default=1000, metavar="K",
                         help="samples per chunk file; a killed run loses at most the chunk in progress (default 1000)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from xmer.features.extraction import extract
+
+    return extract(args.data, args.extractors, workers=args.workers, shard=args.shard, keep_going=args.keep_going,
+                   retry_absent=args.retry_absent, chunk_size=args.chunk_size)

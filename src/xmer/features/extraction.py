@@ -1,4 +1,5 @@
-"""``xmer extract --data DIR --extractors audio=logmel,text=glove [--workers N] [--shard i/n] [--keep-going]``
+"""The extraction job of ``xmer extract``: :func:`extract` (``xmer extract --data DIR --extractors
+audio=logmel,text=glove [--workers N] [--shard i/n] [--keep-going]`` calls it).
 
 Extracts features for the samples of a prepared dataset from the raw media its manifest names
 (``media``: modality -> file path, relative to DIR or absolute; for text, the transcript itself)
@@ -22,7 +23,6 @@ into ``DIR/features``, one chunk per modality per ``--chunk-size`` samples (see
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import secrets
@@ -52,27 +52,42 @@ def shard_range(count: int, index: int, shards: int) -> range:
     return range(count * index // shards, count * (index + 1) // shards)
 
 
-def run(args: argparse.Namespace) -> int:
+def extract(data: str | Path, extractors: str, workers: int = 1, shard: str = "0/1", keep_going: bool = False,
+            retry_absent: bool = False, chunk_size: int = 1000) -> int:
+    """Extract the features of the prepared dataset ``data`` (see the module docstring).
+
+    Args:
+        extractors: ``"audio=logmel,text=glove"``: modality=extractor pairs.
+        workers: worker processes (1: extract in this process).
+        shard: ``"i/n"``: the i-th (0-based) of n contiguous ranges of the manifest.
+        keep_going: return 0 even when some samples failed.
+        retry_absent: retry samples an earlier run found to hold nothing for a modality.
+        chunk_size: samples per chunk file.
+
+    Returns:
+        the exit status: 1 when a sample failed (unless ``keep_going``), else 0.
+    """
     from xmer.data.dataset import DatasetInfo
     from xmer.data.store import FeatureStore, read_manifest
     from xmer.features import get_extractor, parse_extractors
 
-    root = Path(args.data)
+    root = Path(data)
     if not root.is_dir():
         raise DataError(f"dataset folder not found: {root}")
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    if args.chunk_size < 1:
-        raise ConfigError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if chunk_size < 1:
+        raise ConfigError(f"--chunk-size must be >= 1, got {chunk_size}")
     DatasetInfo.read(root / "dataset.json")  # checks the folder is a prepared dataset
     records = read_manifest(root / "manifest.jsonl")
-    chosen = parse_extractors(args.extractors)
-    shard = parse_shard(args.shard)
-    extractors = {m: get_extractor(name) for m, name in chosen.items()}  # fails early on a missing library
+    chosen = parse_extractors(extractors)
+    shard_text, shard = shard, parse_shard(shard)
+    built = {m: get_extractor(name) for m, name in chosen.items()}  # fails early on a missing library
 
     lock = extraction_lock(root, shard, shard_range(len(records), *shard))
     try:
-        return _extract(args, root, records, chosen, shard, extractors)
+        failed = _extract(root, records, chosen, shard, shard_text, built, workers, retry_absent, chunk_size)
+        return 1 if failed and not keep_going else 0
     finally:
         lock.release()
 
@@ -97,7 +112,9 @@ def extraction_lock(root: Path, shard: tuple[int, int], rows: range):
     return lock
 
 
-def _extract(args, root: Path, records: list[dict], chosen: dict, shard: tuple[int, int], extractors: dict) -> int:
+def _extract(root: Path, records: list[dict], chosen: dict, shard: tuple[int, int], shard_text: str, extractors: dict,
+             workers: int, retry_absent: bool, chunk_size: int) -> int:
+    """The extraction of one shard (under its lock); returns the number of failed samples."""
     from xmer.data.store import FeatureStore
 
     store = FeatureStore(root / "features")
@@ -108,7 +125,7 @@ def _extract(args, root: Path, records: list[dict], chosen: dict, shard: tuple[i
                 f"ones (extract into a copy of the dataset, or delete that folder to start over)"
             )
 
-    absent_before = set() if args.retry_absent else _absent_before(root / FAILURES)
+    absent_before = set() if retry_absent else _absent_before(root / FAILURES)
     todo, counts = [], {m: Counter() for m in chosen}
     for record in (records[i] for i in shard_range(len(records), *shard)):
         media = record.get("media") or {}
@@ -123,10 +140,10 @@ def _extract(args, root: Path, records: list[dict], chosen: dict, shard: tuple[i
 
     log = FailureLog(root / FAILURES)
     tag = f"s{shard[0]:03d}of{shard[1]:03d}-{time.strftime('%Y%m%dT%H%M%S')}-p{os.getpid()}-{secrets.token_hex(3)}"
-    writers = ChunkRotation(root / "features", extractors, tag, args.chunk_size)
+    writers = ChunkRotation(root / "features", extractors, tag, chunk_size)
     progress = _progress(len(todo))
     try:
-        for sample_id, m, status, payload, source in _results(todo, chosen, args.workers):
+        for sample_id, m, status, payload, source in _results(todo, chosen, workers):
             progress.update(1)
             if status == "ok":
                 try:
@@ -144,8 +161,7 @@ def _extract(args, root: Path, records: list[dict], chosen: dict, shard: tuple[i
     in_store = {m: e for m, e in extractors.items() if (root / "features" / m / "meta.json").exists()}
     if in_store:
         _update_dataset_json(root, in_store)
-    failed = _summary(counts, shard, args.shard, root / FAILURES)
-    return 1 if failed and not args.keep_going else 0
+    return _summary(counts, shard, shard_text, root / FAILURES)
 
 
 def _resolve(root: Path, modality: str, source):
