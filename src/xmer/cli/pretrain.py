@@ -1,6 +1,6 @@
 """``xmer pretrain visual --raw DIR --out DIR [--epochs N]``: train the visual front-end on FER2013.
 
-The training itself is :mod:`xmer.features.frontend_training`; this module parses the command line
+The training itself is :mod:`xmer.training.frontend`; this module parses the command line
 and calls it.
 """
 
@@ -11,7 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from xmer.features.frontend_training import data_source, load_fer2013, train_frontend
+from xmer.training.frontend import data_source, load_fer2013, train_frontend
 
 TARGETS = ("visual",)
 
