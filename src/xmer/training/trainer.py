@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from xmer.config import Config, flatten_config, load_config, save_config
 from xmer.data.contract import modality_dropout
-from xmer.data.dataset import PreparedDataset
+from xmer.data.dataset import Dataset
 from xmer.data.from_config import open_dataset  # noqa: F401  (re-exported for one release)
 from xmer.errors import ConfigError, DataError
 from xmer.evaluation.evaluate import predict_records
@@ -81,7 +81,7 @@ class Trainer:
     context = Context()  # not distributed unless __init__ finds torchrun's environment
     _pending_changes: dict = {}
 
-    def __init__(self, config: Config, run_dir: str | Path, dataset: PreparedDataset | None = None):
+    def __init__(self, config: Config, run_dir: str | Path, dataset: Dataset | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
         self.dataset = dataset or open_dataset(config)
