@@ -268,3 +268,15 @@ def test_probe(tmp_path):
     (tmp_path / "junk.mkv").write_bytes(b"\x1a\x45\xdf\xa3" + bytes(500))
     with pytest.raises(DataError, match="junk.mkv"):
         probe(tmp_path / "junk.mkv")
+
+
+def test_whisper_reads_past_its_30_s_window():
+    try:
+        extractor = get_extractor("whisper")
+    except ConfigError as error:
+        pytest.skip(f"whisper: optional package missing ({error})")
+    wave = np.tile(tone(1.0, freq=220)[:, 0], 31)  # 31 s: one full window and one of 1 s
+    states = extractor(wave)
+    assert states.shape[1] == 384 and 1540 <= states.shape[0] <= 1550  # 50 states a second, all of them
+    pooled = get_extractor("whisper_stats")(wave)
+    np.testing.assert_allclose(pooled[0, :384], states.mean(0), atol=1e-4)

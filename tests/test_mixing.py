@@ -107,3 +107,33 @@ def test_a_run_trains_on_mixed_sources(two_sets, tmp_path):
     trainer = Trainer(config, tmp_path / "run")
     trainer.fit()
     assert any(r["source"] == "r" for r in trainer.train_records)
+
+
+def test_compose_pairs_unimodal_samples_of_one_class_into_trimodal_ones(tmp_path):
+    dims = {"visual": 4, "audio": 3, "text": 2}
+    tri = ["visual", "audio", "text"]
+    primary = make(tmp_path / "primary", "ekman7", EKMAN,
+                   [rec(i, s, EKMAN[i % 7], tri, "p") for s in ("train", "valid", "test") for i in range(14)], dims)
+    faces = make(tmp_path / "faces", "ekman7", EKMAN, [rec(i, "train", EKMAN[i % 3], ["visual"], "f") for i in range(30)],
+                 {"visual": 4})
+    voices = make(tmp_path / "voices", "ekman7", EKMAN, [rec(i, "train", EKMAN[i % 4], ["audio"], "v") for i in range(30)],
+                  {"audio": 3})
+    texts = make(tmp_path / "texts", "ekman7", EKMAN, [rec(i, "train", EKMAN[i % 7], ["text"], "t") for i in range(30)],
+                 {"text": 2})
+    mixed = open_sources([{"dataset": primary, "role": "primary"}, {"dataset": faces}, {"dataset": voices},
+                          {"dataset": texts}], compose_per_epoch=50)
+    train = mixed.split("train")
+    epoch = mixed.epoch(train, 3)
+    composed = [r for r in epoch if r["source"] == "composed"]
+    assert len(composed) == 50 and len(epoch) == len(train) + 50
+    for r in composed:
+        parts = r["_compose"]
+        assert sorted(parts, key=("visual", "audio", "text").index) == tri
+        assert {p["label"] for p in parts.values()} == {r["label"]} and r["label"] in EKMAN[:3]  # classes all three have
+        sample = mixed.sample(r)
+        by_part = {m: mixed.parts[p["_part"]].read_features(p)[m] for m, p in parts.items()}
+        assert all(np.array_equal(sample.features[m], by_part[m]) for m in tri)
+    assert [r["id"] for r in composed] == [r["id"] for r in mixed.epoch(train, 3) if r["source"] == "composed"]
+    assert len({r["id"] for r in composed}) > 30  # drawn afresh, not one triple repeated
+    batch = next(mixed.batches(composed, 16))
+    assert all(bool(batch.present[m].all()) for m in tri)

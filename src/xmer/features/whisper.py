@@ -18,8 +18,7 @@ Extractors:
   encoder is built for 30 s windows padded with silence; here each window holds only the clip's own
   frames (the encoder's positions are absolute, so a shorter input reads the first positions): a
   4 s clip costs 4 s of compute instead of 30 (about 50x faster than real time on 2 cores instead
-  of 6x), and the states of a clip do not depend on how much silence followed it. Longer inputs are
-  cut into 30 s windows whose states are concatenated.
+  of 6x). Longer inputs are cut into 30 s windows whose states are concatenated.
 - ``whisper_stats`` (dim 768): one step per clip, the mean and the standard deviation over time of
   those states. This is what the probe above measured, and what the default model reads: a clip's
   statistics are independent of its length and of the other items of a batch.
