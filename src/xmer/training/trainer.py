@@ -29,7 +29,7 @@ from xmer.evaluation.evaluate import predict_records
 from xmer.evaluation.metrics import compute_metrics
 from xmer.evaluation.report import plot_curves
 from xmer.guard import MARKER, check_output, made_by_xmer, mark
-from xmer.io import sweep_temporaries
+from xmer.io import is_temporary, sweep_temporaries
 from xmer.locks import Lock
 from xmer.modalities import SUBSETS, parse_subset
 from xmer.models.system import build_system
@@ -167,7 +167,9 @@ class Trainer:
         if resume and kind != "run":
             raise DataError(f"--resume: {run_dir} is not a run folder (no config.yaml and model.json); "
                             "run without --resume to start a new run there")
-        if not resume and run_dir.exists() and any(run_dir.iterdir()) and kind != "run":
+        # (a lock or a temporary is not a user's file: under torchrun, rank 0 may have made them already)
+        foreign = [p for p in run_dir.iterdir() if p.name != LOCK and not is_temporary(p.name)] if run_dir.is_dir() else []
+        if not resume and foreign and kind != "run":
             raise DataError(f"--out {run_dir} holds files xmer did not write; choose another --out")
         if not resume and last.exists():
             raise DataError(f"run folder {run_dir} already holds a run; pass --resume to continue it or choose another --out")
@@ -193,8 +195,8 @@ class Trainer:
                 return
         self._fresh = True
         if self.context.is_main:
+            mark(run_dir, "run")  # first: another rank checking the folder now sees a run
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            mark(run_dir, "run")
             save_config(self.config, run_dir / "config.yaml")
             write_json(run_dir / "environment.json", environment())
             write_json(run_dir / "model.json", self.model_card())
