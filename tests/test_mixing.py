@@ -63,9 +63,9 @@ def test_weights_resample_per_epoch(two_sets):
     primary, aux = two_sets
     mixed = open_sources([{"dataset": primary, "role": "primary", "weight": 2}, {"dataset": aux, "weight": 0.5}])
     train = mixed.split("train")
-    sizes = [sum(len(b) for b in mixed.batches(train, 8, shuffle_seed=s)) for s in range(20)]
+    sizes = [sum(len(b) for b in mixed.batches(mixed.epoch(train, s), 8, shuffle_seed=s)) for s in range(20)]
     assert all(28 <= n <= 28 + 14 for n in sizes) and np.mean(sizes) == pytest.approx(28 + 7, abs=2)
-    ids = lambda s: [i for b in mixed.batches(train, 8, shuffle_seed=s) for i in b.ids]  # noqa: E731
+    ids = lambda s: [i for b in mixed.batches(mixed.epoch(train, s), 8, shuffle_seed=s) for i in b.ids]  # noqa: E731
     assert ids(3) == ids(3) and ids(3) != ids(4)
 
 
@@ -77,7 +77,7 @@ def test_per_epoch_and_class_balance_set_each_sources_share(two_sets, tmp_path):
     mixed = open_sources([{"dataset": primary, "role": "primary"},
                           {"dataset": skewed, "per_epoch": 20, "balance_classes": True}])
     train = mixed.split("train")
-    drawn = [r for s in range(200) for r in mixed._resample(train, s) if r["source"] == "k"]
+    drawn = [r for s in range(200) for r in mixed.epoch(train, s) if r["source"] == "k"]
     assert len(drawn) / 200 == pytest.approx(20, rel=0.05)
     sad = sum(r["label"] == "sad" for r in drawn) / len(drawn)
     assert sad == pytest.approx(0.5, abs=0.05)  # 10 a epoch from 4 samples: each sad one 2.5 times
@@ -123,7 +123,7 @@ def test_compose_pairs_unimodal_samples_of_one_class_into_trimodal_ones(tmp_path
     mixed = open_sources([{"dataset": primary, "role": "primary"}, {"dataset": faces}, {"dataset": voices},
                           {"dataset": texts}], compose_per_epoch=50)
     train = mixed.split("train")
-    epoch = mixed._resample(train, 3)
+    epoch = mixed.epoch(train, 3)
     composed = [r for r in epoch if r["source"] == "composed"]
     assert len(composed) == 50 and len(epoch) == len(train) + 50
     for r in composed:
@@ -133,7 +133,7 @@ def test_compose_pairs_unimodal_samples_of_one_class_into_trimodal_ones(tmp_path
         sample = mixed.sample(r)
         by_part = {m: mixed.parts[p["_part"]].read_features(p)[m] for m, p in parts.items()}
         assert all(np.array_equal(sample.features[m], by_part[m]) for m in tri)
-    assert [r["id"] for r in composed] == [r["id"] for r in mixed._resample(train, 3) if r["source"] == "composed"]
+    assert [r["id"] for r in composed] == [r["id"] for r in mixed.epoch(train, 3) if r["source"] == "composed"]
     assert len({r["id"] for r in composed}) > 30  # drawn afresh, not one triple repeated
     batch = next(mixed.batches(composed, 16))
     assert all(bool(batch.present[m].all()) for m in tri)

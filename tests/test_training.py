@@ -15,7 +15,7 @@ import torch
 
 from xmer.config import load_config
 from xmer.errors import DataError
-from xmer.evaluation.evaluate import evaluate_run
+from xmer.scoring import evaluate_run
 from xmer.training.trainer import Trainer
 
 TINY = [

@@ -217,7 +217,7 @@ def test_subsample_steps_keeps_real_evenly_spaced_steps():
 
 
 def test_translation_diagnostics_cover_every_direction(tmp_path, cache):
-    from xmer.evaluation.evaluate import evaluate_run
+    from xmer.scoring import evaluate_run
 
     Trainer(load_config(None, SMALL + TOY + ["train.epochs=1"]), tmp_path / "run").fit()
     metrics = evaluate_run(tmp_path / "run", "test")

@@ -25,9 +25,9 @@ from pathlib import Path
 from xmer.config import Config, load_config
 from xmer.errors import ConfigError, DataError
 from xmer.guard import check_output, made_by_xmer, mark
-from xmer.evaluation.evaluate import evaluate_run
 from xmer.evaluation.report import definitions_footer, format_comparison
 from xmer.io import atomic_write_json, atomic_write_text
+from xmer.scoring import evaluate_run
 from xmer.training.trainer import Trainer
 
 TRIMODAL = ("data.train_subsets=trimodal",)

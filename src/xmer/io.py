@@ -42,6 +42,11 @@ def temp_name(name: str, suffix: str = ".tmp") -> str:
     return f".{name}.{host()}-{os.getpid()}-{secrets.token_hex(3)}{suffix}"
 
 
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary made by :func:`temp_name`."""
+    return _TEMP.match(name) is not None
+
+
 def sweep_temporaries(folder: Path, name: str | None = None) -> list[Path]:
     """Remove the temporaries in ``folder`` (of target ``name``, or any) whose writer is gone.
 

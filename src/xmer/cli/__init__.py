@@ -13,11 +13,6 @@ import importlib
 import os
 import sys
 
-# Before torch loads: OpenMP threads that sleep instead of spin while waiting. With the default
-# (spinning) policy, training on a 2-core machine that anything else also uses ran 4-20x slower
-# (benchmarks/recognizer.py); set OMP_WAIT_POLICY=ACTIVE to get the spinning policy back.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from xmer.errors import XmerError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -59,6 +54,11 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before torch loads (commands import it when they run): OpenMP threads that sleep instead of
+    # spin while waiting. With the default (spinning) policy, training on a 2-core machine that
+    # anything else also uses ran 4-20x slower (benchmarks/recognizer.py); set OMP_WAIT_POLICY=ACTIVE
+    # to get the spinning policy back. Process-wide state is set here, never at import.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     parser = build_parser()

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from xmer.config import load_config
     from xmer.errors import DataError
-    from xmer.evaluation.evaluate import evaluate_run
+    from xmer.scoring import evaluate_run
     from xmer.evaluation.report import format_comparison, format_table
     from xmer.training.trainer import Trainer
 

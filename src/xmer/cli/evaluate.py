@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xmer.evaluation.evaluate import evaluate_run
+    from xmer.scoring import evaluate_run
     from xmer.evaluation.report import format_comparison, format_table
 
     metrics = evaluate_run(args.run_dir, args.split, subsets=not args.no_subsets, dataset=args.data)

@@ -87,10 +87,8 @@ def run(args: argparse.Namespace) -> int:
         import contextlib
         import sys
 
-        from xmer.cli import extract
+        from xmer.features.extraction import extract
 
-        extract_args = argparse.Namespace(data=args.out, extractors=args.extract, workers=1, shard="0/1",
-                                          keep_going=False, retry_absent=False, chunk_size=1000)
         with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: one object on stdout
-            return extract.run(extract_args)
+            return extract(args.out, args.extract)
     return 0

@@ -12,7 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -227,17 +227,70 @@ class PreparedDataset:
         shuffle_seed: int | None = None,
         max_steps: int = 0,
     ) -> Iterator[Batch]:
-        """Padded batches over ``records``; shuffled by ``torch.Generator(shuffle_seed)`` when given.
+        """Padded batches over ``records`` (see :func:`batches_of`)."""
+        return batches_of(self, records, batch_size, modalities, dims, shuffle_seed, max_steps)
 
-        ``dims`` is the model's modality -> feature size (defaults to the store's): a sample whose
-        features have another size is an error naming the sample and the modality.
-        """
-        dims = dims or self.dims
-        modalities = [m for m in modalities if m in dims]
-        order = list(range(len(records)))
-        if shuffle_seed is not None:
-            generator = torch.Generator().manual_seed(shuffle_seed)
-            order = [order[i] for i in torch.randperm(len(order), generator=generator).tolist()]
-        for start in range(0, len(order), batch_size):
-            chunk = [self.sample(records[i], max_steps) for i in order[start : start + batch_size]]
-            yield collate(chunk, modalities, dims, len(self.labels), self.multi_label)
+    def epoch(self, records: Sequence[dict], seed: int) -> list[dict]:
+        """The training records of one epoch: here all of them, once (a mixture resamples)."""
+        return list(records)
+
+    def extractor(self, modality: str) -> str:
+        """``name@version`` of the extractor that made ``modality``'s features ('' when unknown)."""
+        return self.store.extractor(modality)
+
+
+class Dataset(Protocol):
+    """What training, evaluation and inference read: one prepared dataset (:class:`PreparedDataset`)
+    or several mixed (:class:`xmer.data.mixing.MixedDataset`)."""
+
+    root: Path
+    info: DatasetInfo
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+
+    @property
+    def multi_label(self) -> bool: ...
+
+    @property
+    def dims(self) -> dict[str, int]: ...
+
+    def split(self, name: str, subsets: str = "all", usage: float = 1.0, complete: float = 1.0) -> list[dict]: ...
+
+    def epoch(self, records: Sequence[dict], seed: int) -> list[dict]:
+        """The records of one training epoch, the same for a given seed in every process (torchrun
+        ranks shard this list; they must all see the same one)."""
+        ...
+
+    def sample(self, record: dict, max_steps: int = 0) -> Sample: ...
+
+    def batches(self, records: Sequence[dict], batch_size: int, modalities: Sequence[str] = MODALITIES,
+                dims: dict[str, int] | None = None, shuffle_seed: int | None = None, max_steps: int = 0) -> Iterator[Batch]: ...
+
+    def extractor(self, modality: str) -> str: ...
+
+
+def batches_of(
+    dataset: Dataset,
+    records: Sequence[dict],
+    batch_size: int,
+    modalities: Sequence[str] = MODALITIES,
+    dims: dict[str, int] | None = None,
+    shuffle_seed: int | None = None,
+    max_steps: int = 0,
+) -> Iterator[Batch]:
+    """Padded batches of ``dataset.sample(record)`` over ``records``; shuffled by
+    ``torch.Generator(shuffle_seed)`` when given.
+
+    ``dims`` is the model's modality -> feature size (defaults to the dataset's): a sample whose
+    features have another size is an error naming the sample and the modality.
+    """
+    dims = dims or dataset.dims
+    modalities = [m for m in modalities if m in dims]
+    order = list(range(len(records)))
+    if shuffle_seed is not None:
+        generator = torch.Generator().manual_seed(shuffle_seed)
+        order = [order[i] for i in torch.randperm(len(order), generator=generator).tolist()]
+    for start in range(0, len(order), batch_size):
+        chunk = [dataset.sample(records[i], max_steps) for i in order[start : start + batch_size]]
+        yield collate(chunk, modalities, dims, len(dataset.labels), dataset.multi_label)

@@ -33,7 +33,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from xmer.data.contract import Batch, Sample
-from xmer.data.dataset import PreparedDataset
+from xmer.data.dataset import PreparedDataset, batches_of
 from xmer.errors import ConfigError, DataError
 from xmer.modalities import MODALITIES
 
@@ -137,19 +137,20 @@ class MixedDataset:
             features = self.parts[record.get("_part", 0)].read_features(record, max_steps)
         return Sample(id=record["id"], source=record["source"], features=features, label=self.primary.encode_label(record))
 
-    def batches(self, records: Sequence[dict], batch_size: int, modalities=None, dims=None,
-                shuffle_seed: int | None = None, max_steps: int = 0) -> Iterator[Batch]:
-        if shuffle_seed is not None:
-            records = self._resample(records, shuffle_seed)
-        kwargs = {"modalities": modalities} if modalities is not None else {}
-        # PreparedDataset.batches only needs sample(), labels and multi_label: borrow it.
-        yield from PreparedDataset.batches(self, records, batch_size, dims=dims or self.dims,  # type: ignore[arg-type]
-                                           shuffle_seed=shuffle_seed, max_steps=max_steps, **kwargs)
+    def batches(self, records: Sequence[dict], batch_size: int, modalities: Sequence[str] = MODALITIES,
+                dims: dict[str, int] | None = None, shuffle_seed: int | None = None, max_steps: int = 0) -> Iterator[Batch]:
+        """Padded batches over ``records`` (already resampled by :meth:`epoch` for training)."""
+        return batches_of(self, records, batch_size, modalities, dims, shuffle_seed, max_steps)
+
+    def extractor(self, modality: str) -> str:
+        return self.primary.extractor(modality)
 
     # -- mixing ------------------------------------------------------------------------------
 
-    def _resample(self, records: Sequence[dict], seed: int) -> list[dict]:
-        """Each part's records drawn at their :meth:`SourceSpec.rates` (a fresh draw per epoch seed)."""
+    def epoch(self, records: Sequence[dict], seed: int) -> list[dict]:
+        """One epoch's draw: each part's records drawn at their :meth:`SourceSpec.rates` (a fresh
+        draw per epoch seed). A function of ``(records, seed)`` only, so every torchrun rank draws
+        the same epoch and then takes its shard of it: the ranks take the same number of steps."""
         rng = np.random.default_rng([seed, 7])
         by_part: dict[int, list[dict]] = {}
         for r in records:

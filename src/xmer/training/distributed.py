@@ -2,13 +2,19 @@
 
     torchrun --nproc_per_node 4 -m xmer train --config configs/toy.yaml --out runs/a
 
-Every process (rank) holds the whole system. Each epoch's training samples are shuffled the same way
-on every rank and dealt out (:func:`shard`), so each rank trains on its own ``1/world`` of them, with
-``data.batch_size`` samples per rank and step. After every backward pass the gradients of the
+Every process (rank) holds the whole system. Each epoch's training samples are drawn once (a mixture
+of weighted sources resamples them: :meth:`xmer.data.dataset.Dataset.epoch`, a function of the epoch's
+seed only, so every rank draws the same list), then shuffled the same way on every rank and dealt out
+(:func:`shard`, padded to a multiple of the world size), so each rank trains on its own ``1/world`` of
+them and every rank takes the same number of steps, with ``data.batch_size`` samples per rank and step. After every backward pass the gradients of the
 optimiser's parameters are averaged over the ranks (:func:`average_gradients`), so every rank takes
 the same optimiser step and the replicas stay identical. The trainer calls the recogniser, Algorithm
-1's augmentation and the translators' objectives as separate modules, so a ``DistributedDataParallel``
-wrapper (which hooks one module's forward) does not fit; the explicit all-reduce does the same job:
+1's augmentation and the translators' objectives as separate modules, and one step runs two backward
+passes over different parameter sets (the recogniser's loss; every n-th step the translators' and the
+discriminators' own, with ``backward(inputs=...)``), so a ``DistributedDataParallel`` wrapper (which
+hooks one module's forward and reduces once per backward over all of its parameters) does not fit
+without folding those into one module and running it with ``find_unused_parameters``, which costs an
+extra graph traversal per step; the explicit all-reduce does the same job:
 one flat buffer per optimiser, and a parameter no rank used in the step (a batch without audio leaves
 the audio encoder idle) keeps no gradient, as in a single process.
 

@@ -5,7 +5,7 @@ epoch the model is scored on the validation split, the best checkpoint (by
 ``train.selection_metric``) is kept, and training stops early after ``train.patience`` epochs without
 improvement. ``last.pt`` is written after every epoch with the optimiser, scheduler and RNG states,
 so ``fit(resume=True)`` continues a killed run to exactly the result of an uninterrupted one.
-The test split is never read here: :func:`xmer.evaluation.evaluate.evaluate_run` reads it, once.
+The test split is never read here: :func:`xmer.scoring.evaluate_run` reads it, once.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from tqdm import tqdm
 
 from xmer.config import Config, flatten_config, load_config, save_config
 from xmer.data.contract import modality_dropout
-from xmer.data.dataset import PreparedDataset
+from xmer.data.dataset import Dataset
+from xmer.data.from_config import open_dataset  # noqa: F401  (re-exported for one release)
 from xmer.errors import ConfigError, DataError
 from xmer.evaluation.evaluate import predict_records
 from xmer.evaluation.metrics import compute_metrics
 from xmer.evaluation.report import plot_curves
 from xmer.guard import MARKER, check_output, made_by_xmer, mark
-from xmer.io import sweep_temporaries
+from xmer.io import is_temporary, sweep_temporaries
 from xmer.locks import Lock
 from xmer.modalities import SUBSETS, parse_subset
 from xmer.models.system import build_system
@@ -73,20 +74,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def open_dataset(config: Config) -> PreparedDataset:
-    """The dataset a config names: several prepared folders (``data.sources``), one prepared
-    folder, or the embedded synthetic toy set."""
-    if config.data.sources:
-        from xmer.data.mixing import open_sources
-
-        return open_sources(config.data.sources, config.data.compose_per_epoch)
-    if config.data.dataset == "toy":
-        from xmer.data.toy import toy_dataset_path
-
-        return PreparedDataset.open(toy_dataset_path(config.data.toy))
-    return PreparedDataset.open(config.data.dataset)
-
-
 class Trainer:
     """Trains one model on one prepared dataset into a run folder (one process, or one rank of a
     torchrun job: see :mod:`xmer.training.distributed`)."""
@@ -94,7 +81,7 @@ class Trainer:
     context = Context()  # not distributed unless __init__ finds torchrun's environment
     _pending_changes: dict = {}
 
-    def __init__(self, config: Config, run_dir: str | Path, dataset: PreparedDataset | None = None):
+    def __init__(self, config: Config, run_dir: str | Path, dataset: Dataset | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
         self.dataset = dataset or open_dataset(config)
@@ -164,7 +151,7 @@ class Trainer:
             "dataset_name": self.dataset.info.name,
             "synthetic": self.dataset.info.synthetic,
             # which extractor made each modality's features: predicting from media must use the same
-            "extractors": {m: _primary(self.dataset).store.extractor(m) for m in self.input_dims},
+            "extractors": {m: self.dataset.extractor(m) for m in self.input_dims},
         }
 
     def _start_run_folder(self, resume: bool) -> None:
@@ -180,7 +167,9 @@ class Trainer:
         if resume and kind != "run":
             raise DataError(f"--resume: {run_dir} is not a run folder (no config.yaml and model.json); "
                             "run without --resume to start a new run there")
-        if not resume and run_dir.exists() and any(run_dir.iterdir()) and kind != "run":
+        # (a lock or a temporary is not a user's file: under torchrun, rank 0 may have made them already)
+        foreign = [p for p in run_dir.iterdir() if p.name != LOCK and not is_temporary(p.name)] if run_dir.is_dir() else []
+        if not resume and foreign and kind != "run":
             raise DataError(f"--out {run_dir} holds files xmer did not write; choose another --out")
         if not resume and last.exists():
             raise DataError(f"run folder {run_dir} already holds a run; pass --resume to continue it or choose another --out")
@@ -206,8 +195,8 @@ class Trainer:
                 return
         self._fresh = True
         if self.context.is_main:
+            mark(run_dir, "run")  # first: another rank checking the folder now sees a run
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            mark(run_dir, "run")
             save_config(self.config, run_dir / "config.yaml")
             write_json(run_dir / "environment.json", environment())
             write_json(run_dir / "model.json", self.model_card())
@@ -373,12 +362,15 @@ class Trainer:
             self.model.translator.eval()  # pipeline: frozen translators imagine with the latent mean, as at test time
         step = step or self.train_step
         cfg = self.config
-        records = shard(self.train_records, self.context, seed=cfg.train.seed * 100_003 + epoch)  # all, in one process
+        seed = cfg.train.seed * 100_003 + epoch
+        # The epoch is drawn once (a mixture resamples its sources), identically on every rank, and
+        # then sharded: every torchrun rank takes the same number of steps.
+        records = shard(self.dataset.epoch(self.train_records, seed), self.context, seed=seed)  # all, in one process
         batches = self.dataset.batches(
             records,
             cfg.data.batch_size,
             dims=self.input_dims,
-            shuffle_seed=cfg.train.seed * 100_003 + epoch,
+            shuffle_seed=seed,
             max_steps=cfg.data.max_steps,
         )
         total = math.ceil(len(records) / cfg.data.batch_size)
@@ -478,10 +470,6 @@ class Trainer:
     def _log(self, message: str) -> None:
         if self.config.train.progress and self.context.is_main:
             tqdm.write(message, file=sys.stderr)
-
-
-def _primary(dataset):
-    return getattr(dataset, "primary", dataset)
 
 
 _SCALARS = ("accuracy", "unweighted_accuracy", "macro_f1", "weighted_f1", "wa")
