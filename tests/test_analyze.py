@@ -242,10 +242,14 @@ def test_a_folder_with_a_bad_file_is_reported_and_the_rest_analysed(tmp_path, ca
     (folder / "broken.mp4").write_bytes(b"not a video" * 100)
     (folder / "notes.txt").write_text("not media, not picked up")
     out = tmp_path / "out"
-    assert main(["analyze", str(folder), "--out", str(out), "--no-asr"]) == 1
+    assert main(["analyze", str(folder), "--out", str(out), "--no-asr", "--video-out"]) == 1
     err = capsys.readouterr().err
     assert "broken.mp4" in err and "Traceback" not in err
     assert (out / "good.mp4" / "timeline.json").is_file() and not (out / "broken.mp4").exists()
+    from xmer.features.media import probe
+
+    annotated = probe(out / "good.mp4" / "annotated.mp4")  # the copy with the box and label burnt in
+    assert annotated.has_video and annotated.width == 640 and abs(annotated.duration_s - 1.5) < 0.2
     assert main(["analyze", str(folder / "notes.txt"), "--out", str(out / "x")]) == 1
 
 
