@@ -288,3 +288,37 @@ def test_analyze_real_ravdess_speech(shared_data, tmp_path):
     timeline = Recognizer.load().analyze(clip)
     assert "door" in timeline.transcript.lower() and timeline.text_source == "asr"
     assert any(s.kind == "speech" and s.observed == ["audio", "text"] for s in timeline.segments)
+
+
+def test_a_subtitle_file_gives_the_words_and_their_times(tmp_path):
+    pytest.importorskip("av")
+    from xmer.inference import Recognizer
+
+    clip = write_clip(tmp_path / "face.mp4", [face_frame(1)] * 40)  # 4 s, no audio track
+    srt = tmp_path / "face.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,500\nWhat a <b>wonderful</b> day\n")
+    timeline = Recognizer.load().analyze(clip, transcript=srt)
+    assert timeline.text_source == "transcript" and timeline.transcript == "What a wonderful day"
+    assert [(s.start, s.end, s.kind) for s in timeline.segments] == [(0, 1.0, "window"), (1.0, 2.5, "speech"),
+                                                                    (2.5, 3.25, "window"), (3.25, 4.0, "window")]
+    spoken = timeline.segments[1]
+    assert spoken.text == "What a wonderful day" and spoken.observed == ["visual", "text"] and spoken.imagined == ["audio"]
+    assert set(spoken.modalities) == {"visual", "text"}
+    assert all("audio" in s.imagined for s in timeline.segments)  # the clip has no audio track
+
+
+def test_without_the_speech_extra_there_are_no_words_and_a_note_says_why(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("av")
+    import xmer.features.asr
+
+    monkeypatch.setattr(xmer.features.asr, "speech_available", lambda: False)
+    t = np.arange(16_000 * 2) / 16_000
+    clip = write_clip(tmp_path / "tone.mp4", [face_frame(1)] * 20, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16_000)
+    capsys.readouterr()
+    assert main(["predict", "--video", str(clip), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["observed"] == ["visual", "audio"] and "xmer[speech]" in out["notes"]["text"]
+    assert main(["analyze", str(clip), "--out", str(tmp_path / "out")]) == 0
+    timeline = json.loads((tmp_path / "out" / "timeline.json").read_text())
+    assert timeline["text_source"] is None and any("xmer[speech]" in n for n in timeline["notes"])
+    assert all(s["kind"] == "window" for s in timeline["segments"])

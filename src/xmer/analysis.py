@@ -81,7 +81,7 @@ def analyze_media(
         recognizer: the model; its card names the extractors its features came from.
         path: a video or audio file (any format FFmpeg reads).
         transcript: a ``.srt`` / ``.vtt`` file with the words and their times (then no transcription).
-        asr: transcribe the speech (needs ``xmer[speech]``); False: no words unless ``transcript``.
+        asr: transcribe the speech (with ``xmer[speech]``); False: no words unless ``transcript``.
         window: seconds of context of a segment where nobody speaks; hop: length of such a segment.
         faces: ``"main"`` (the face seen most) or ``"all"`` (also a timeline per face track).
         fps: video frames sampled per second for faces.
@@ -90,9 +90,10 @@ def analyze_media(
 
     Raises:
         DataError: the file cannot be read, is an image, or holds nothing the model can use.
-        ConfigError: transcription asked for without ``xmer[speech]``; the model cannot read media.
+        ConfigError: the model's extractors cannot read media (without ``xmer[speech]``, the
+            timeline has no words and a note says so).
     """
-    from xmer.features.asr import get_transcriber, join_text
+    from xmer.features.asr import SPEECH_HINT, get_transcriber, join_text, speech_available
     from xmer.features.media import IMAGE_SUFFIXES, choose_extractors, probe
     from xmer.features.stream import WaveSpool
 
@@ -111,7 +112,12 @@ def analyze_media(
     notes: list[str] = []
 
     cues = read_cues(transcript) if transcript is not None else None
-    transcriber = get_transcriber() if (asr and cues is None and use_audio) else None
+    transcriber = None
+    if asr and cues is None and use_audio:
+        if speech_available():
+            transcriber = get_transcriber()
+        else:
+            notes.append(f"text: no words, speech transcription is not installed ({SPEECH_HINT})")
     with WaveSpool() as spool, ThreadPoolExecutor(1) as pool:
         # The audio pass runs in a thread beside the video pass: Whisper (CTranslate2), FFmpeg and
         # OpenCV release the GIL, so on two cores the two passes overlap.
@@ -152,7 +158,9 @@ def analyze_media(
                                     timelines.get(t)))
     if info.has_video and "visual" not in extractors:
         notes.append("visual: this model takes no faces")
-    text_source = "transcript" if cues is not None else ("asr" if transcriber is not None else None)
+    if transcriber is not None and not utterances:
+        notes.append("text: no speech recognised")
+    text_source = "transcript" if cues is not None else ("asr" if transcriber is not None and utterances else None)
     return Timeline(source=str(path), duration=round(duration, 3), labels=list(recognizer.labels), segments=segments,
                     transcript=join_text(utterances), text_source=text_source,
                     main_face=renumber.get(main), tracks=tracks, notes=notes)
