@@ -322,3 +322,16 @@ def test_without_the_speech_extra_there_are_no_words_and_a_note_says_why(tmp_pat
     timeline = json.loads((tmp_path / "out" / "timeline.json").read_text())
     assert timeline["text_source"] is None and any("xmer[speech]" in n for n in timeline["notes"])
     assert all(s["kind"] == "window" for s in timeline["segments"])
+
+
+def test_a_face_that_comes_back_elsewhere_is_followed_again(tmp_path):
+    pytest.importorskip("av")
+    from xmer.inference import Recognizer
+
+    moved = np.roll(face_frame(1), 150, axis=1)  # the same face, 150 pixels to the right
+    clip = write_clip(tmp_path / "back.mp4", [face_frame(1)] * 15 + [face_frame(0)] * 10 + [moved] * 15)  # 1.5 s, 1 s away, 1.5 s
+    timeline = Recognizer.load().analyze(clip, asr=False)
+    assert len(timeline.tracks) == 2  # tracking by overlap: a new track after the gap
+    assert timeline.tracks[1].first <= 3.0  # found again within a second (a full-frame search every second)
+    used = [s.face["track"] if s.face else None for s in timeline.segments]
+    assert used == [1, 1, 2, 2], used  # the main timeline follows whichever face is in view, and says which

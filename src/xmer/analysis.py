@@ -16,8 +16,10 @@ stream, in two passes, so memory stays flat for any length:
 Then every segment gets the model's inputs for its context span, each through the model's own
 extractor for its modality: the face embeddings of the followed track, the audio read back from the
 spool, the words of the utterance. It is predicted with all of them (missing ones imagined by the
-translators, as always) and with each observed one alone. The main face is the track seen in the
-most frames; ``faces="all"`` also gives every track its own timeline. Tracks seen in fewer than
+translators, as always) and with each observed one alone. The main timeline follows the main
+face, the track seen in the most frames, and where it is out of view the face seen most in the
+segment (a face that leaves and comes back is a new track; each segment names the track it used);
+``faces="all"`` also gives every track its own timeline. Tracks seen in fewer than
 ``min_track_frames`` frames are dropped as stray detections.
 """
 
@@ -148,7 +150,8 @@ def analyze_media(
             for k in range(i, min(i + 16, len(segments))):
                 inputs = _shared_inputs(extractors, spool if use_audio else None, segments[k])
                 for track, own in timelines.items():
-                    jobs += _jobs(extractors, track_faces, main if track is None else track, renumber, own[k], inputs)
+                    followed = [main, *kept_tracks] if track is None else [track]
+                    jobs += _jobs(extractors, track_faces, followed, renumber, own[k], inputs)
             _run_jobs(recognizer, jobs)
         tracks = []
         for t in kept_tracks:
@@ -262,15 +265,18 @@ def _checked(array) -> np.ndarray | None:
     return array if array.ndim == 2 and array.shape[0] > 0 and np.isfinite(array).all() else None
 
 
-def _jobs(extractors, store: _Faces, track, renumber, segment: Segment, shared) -> list[tuple[Segment, str | None, dict]]:
+def _jobs(extractors, store: _Faces, followed: list, renumber, segment: Segment, shared) -> list[tuple[Segment, str | None, dict]]:
     """The predictions a segment needs, as ``(segment, modality or None for fused, features)``; sets
-    the segment's face (from ``track``, may be None). A segment where nothing was observed (no face,
+    the segment's face: the first track of ``followed`` seen in the segment's context, or, when it
+    is not, the one of the others seen there most. A segment where nothing was observed (no face,
     silence, no words) needs none: it gets no prediction rather than a guess."""
     features = dict(shared)
     a, b = segment.context
-    if track is not None and "visual" in extractors:
-        emb, boxes = store.within(track, a, b)
-        if len(emb):
+    if "visual" in extractors:
+        found = [(t, *store.within(t, a, b)) for t in followed if t is not None]
+        found = [f for f in found if len(f[1])]
+        if found:
+            track, emb, boxes = found[0] if found[0][0] == followed[0] else max(found, key=lambda f: len(f[1]))
             features["visual"] = emb
             segment.face = {"track": renumber[track], "frames": int(len(emb)),
                             "box": [int(v) for v in np.median(boxes, axis=0).round()]}
