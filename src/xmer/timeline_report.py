@@ -146,15 +146,17 @@ def _plot(timeline: Timeline, path: Path) -> None:
                 p = s.probabilities[label]
                 ax.bar(s.start, p, width=s.end - s.start, bottom=bottom, align="edge", color=colour, linewidth=0)
                 bottom += p
-            if s.end - s.start >= timeline.duration / 80:
-                ax.text((s.start + s.end) / 2, 1.02, str(s.prediction), ha="center", va="bottom", fontsize=7, rotation=90 if s.end - s.start < timeline.duration / 25 else 0)
+            inches = (s.end - s.start) / max(timeline.duration, 1e-6) * width * 0.8
+            if inches >= 0.1:  # the label above the bar, turned upright where it is wider than the segment
+                ax.text((s.start + s.end) / 2, 1.02, str(s.prediction), ha="center", va="bottom", fontsize=7,
+                        rotation=90 if len(str(s.prediction)) * 7 * 0.6 / 72 > 0.9 * inches else 0)
         ax.set_xlim(0, timeline.duration)
         ax.set_ylim(0, 1)
         ax.set_ylabel("probability")
         title = f"{Path(timeline.source).name}: emotion over time" + ("" if name == "main" else f", {name}")
         if name == "main" and timeline.main_face:
             title += f" (face {timeline.main_face})"
-        ax.set_title(title, pad=28)
+        ax.set_title(title, pad=40)
         if k == 0:
             handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours] + [
                 plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="0.7", hatch="//")]
@@ -177,10 +179,10 @@ def _plot(timeline: Timeline, path: Path) -> None:
         axis_inches = fig.get_size_inches()[0] * 0.8
         speech = [s for s in segments if s.text]
         for s in speech:
-            chars = max(6, int((s.end - s.start) / max(timeline.duration, 1e-6) * axis_inches * 17))
+            chars = max(6, int((s.end - s.start) / max(timeline.duration, 1e-6) * axis_inches * 19))
             lines = textwrap.wrap(s.text, chars)
-            if len(lines) > 5:
-                lines = lines[:4] + [_short(" ".join(lines[4:]), chars)]
+            if len(lines) > 6:
+                lines = lines[:5] + [_short(" ".join(lines[5:]), chars)]
             words.axvspan(s.start, s.end, ymin=0.34, color="0.95", linewidth=0)
             words.text((s.start + s.end) / 2, 0.97, "\n".join(lines), ha="center", va="top", fontsize=6.5)
         words.set_xlabel("time (s)" + ("" if speech else "   (no words)"))
