@@ -250,7 +250,10 @@ def test_a_folder_with_a_bad_file_is_reported_and_the_rest_analysed(tmp_path, ca
 
     annotated = probe(out / "good.mp4" / "annotated.mp4")  # the copy with the box and label burnt in
     assert annotated.has_video and annotated.width == 640 and abs(annotated.duration_s - 1.5) < 0.2
-    assert main(["analyze", str(folder / "notes.txt"), "--out", str(out / "x")]) == 1
+    assert main(["analyze", str(folder / "broken.mp4"), "--out", str(out / "x")]) == 2  # one input: an error
+    assert "broken.mp4" in capsys.readouterr().err and not (out / "x" / "timeline.json").exists()
+    assert main(["analyze", str(folder / "good.mp4"), "--out", str(out / "x"), "--hop", "0"]) == 2
+    assert "--hop must be a positive" in capsys.readouterr().err
 
 
 def test_batch_predictions_keep_order_and_report_bad_items(tmp_path, capsys):

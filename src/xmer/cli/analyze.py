@@ -2,7 +2,8 @@
 
 The emotion over time of videos or audio files. One input writes its timeline files into ``DIR``;
 several inputs (files, or folders of media files) write each into ``DIR/<file name>/``, under one
-progress bar; a file that fails is reported on stderr and skipped, and the exit status is then 1.
+progress bar; a file that fails is reported on stderr and skipped, and the exit status is then 1
+(a single input that fails is an error: one line, exit status 2).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     from xmer.inference import Recognizer
     from xmer.timeline_report import write_timeline
 
+    for name, unit in (("window", " of seconds"), ("hop", " of seconds"), ("fps", "")):
+        if not getattr(args, name) > 0:
+            raise DataError(f"--{name} must be a positive number{unit} (got {getattr(args, name)})")
     files = media_files(args.inputs)
     if args.transcript and len(files) > 1:
         raise DataError("--transcript goes with a single input")
@@ -104,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps(timeline.to_json()))
             else:
                 tqdm.write(f"{f}: {len(timeline.segments)} segments -> {folders[f]}", file=sys.stdout)
+    if single and failures:
+        raise DataError(failures[0][1])
     for f, why in failures:
         print(f"xmer analyze: skipped {f}: {why}", file=sys.stderr)
     return 1 if failures else 0
