@@ -25,7 +25,6 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from xmer.features.sniff import sniff_bytes  # noqa: E402
 from xmer.inference import DEFAULT_MODEL, Recognizer  # noqa: E402
 from xmer.serving.app import create_app  # noqa: E402
 from xmer.serving.limits import ServeLimits  # noqa: E402
@@ -215,16 +214,6 @@ def test_a_playlist_is_never_opened_whatever_it_is_called(client, tmp_path):
         assert r.status_code == 415 and "playlist" in r.json()["error"]
     concat = f"ffconcat version 1.0\nfile {secret}\n".encode()
     assert client.post("/predict", files={"file": ("x.mp4", concat)}).status_code == 415
-
-
-def test_sniffing_decides_types_from_content():
-    assert sniff_bytes(b"\x00\x00\x00\x18ftypmp42").name == "mp4"
-    assert sniff_bytes(b"\x1a\x45\xdf\xa3\x01").name == "webm"
-    assert sniff_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt ").name == "wav"
-    assert sniff_bytes(b"RIFF\x00\x00\x00\x00AVI LIST").name == "avi"
-    assert sniff_bytes(b"\xff\xd8\xff\xe0").name == "jpeg" and sniff_bytes(b"\xff\xfb\x90\x00").name == "mp3"
-    assert sniff_bytes(b"\xff\xf1\x50\x80").name == "aac" and sniff_bytes(b"ID3\x03").name == "mp3"
-    assert sniff_bytes(b"#EXTM3U\n") is None and sniff_bytes(b"<html>") is None
 
 
 def test_media_over_the_limits_is_refused_before_extraction(recognizer, monkeypatch):

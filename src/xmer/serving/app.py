@@ -199,7 +199,7 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
     async def predict(request: Request):
         kind = _content_type(request)
         if kind == "application/json":
-            body = _parse_json(await request.body())
+            body = await _json_body(request, service)
             if "features" in body:
                 if set(body) != {"features"}:
                     raise RequestProblem(422, "give either 'features' or media fields (text, video, audio, image), not both")
@@ -220,7 +220,7 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
     async def analyze(request: Request):
         kind = _content_type(request)
         if kind == "application/json":
-            files, text = _json_media(_parse_json(await request.body()), limits)
+            files, text = _json_media(await _json_body(request, service), limits)
         elif kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
             files, text = await _form_media(request, limits)
         else:
@@ -237,6 +237,14 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
 
 def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _json_body(request: Request, service: Service) -> dict:
+    """The JSON object of the body; a large one (base64 media) is parsed in the media pool, off the event loop."""
+    raw = await request.body()
+    if len(raw) > 256 * 1024:
+        return await service.run(service.media_pool, _parse_json, raw)
+    return _parse_json(raw)
 
 
 def _parse_json(body: bytes) -> dict:
