@@ -319,6 +319,15 @@ def test_a_negative_or_non_numeric_content_length_is_a_400_not_a_read_to_the_end
         assert status_of(response) == 400 and time.perf_counter() - t0 < 4, (value, response[:200])
 
 
+def test_a_client_that_goes_away_mid_body_is_not_a_server_error(live, caplog):
+    with socket.create_connection(("127.0.0.1", live.port)) as s:
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{\"te")
+        time.sleep(0.3)
+    time.sleep(0.5)
+    assert "Traceback" not in caplog.text and "failed" not in caplog.text
+    assert httpx.get(live.url + "/health", timeout=5).status_code == 200
+
+
 def test_a_body_over_the_limit_is_a_413_declared_or_chunked(live):
     big = b"x" * 200_000
     response = live.raw(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n" + big[:1000])
@@ -423,3 +432,15 @@ def test_serve_config_file_sets_limits(tmp_path):
     with pytest.raises(ConfigError, match="unknown config key 'max_txt_chars'"):
         load_limits(tmp_path / "bad.yaml")
     assert json.loads(json.dumps(ServeLimits().__dict__, default=list))  # limits are JSON for GET /model
+
+
+def test_every_limit_is_documented_with_its_default():
+    import dataclasses
+    from pathlib import Path
+
+    from xmer.serving.limits import flag
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "serving.md").read_text()
+    for f in dataclasses.fields(ServeLimits):
+        default = ",".join(f.default) if isinstance(f.default, tuple) else f"{f.default:g}" if isinstance(f.default, float) else str(f.default)
+        assert f"| `{f.name}` | `{flag(f.name)}` | {default}" in doc, f.name

@@ -39,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from xmer.errors import XmerError
 from xmer.serving.limits import ServeLimits
@@ -175,6 +176,11 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
     async def _invalid(request: Request, error: RequestValidationError):
         first = error.errors()[0] if error.errors() else {}
         return _error(422, f"invalid request: {first.get('msg', 'malformed')} at {'.'.join(map(str, first.get('loc', ())))}")
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, error: ClientDisconnect):
+        log.info("%s %s: the client went away before its body arrived", request.method, request.url.path)
+        return _error(400, "the client disconnected")  # nobody reads it; the request ends quietly
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception):
