@@ -105,7 +105,7 @@ def _train_means(dataset, records: Sequence[dict], names: Sequence[str]) -> dict
     complete = [r for r in records if set(r["modalities"]) >= set(names)]
     out = {m: [] for m in names}
     for record in complete:
-        features = dataset.read_features(record)
+        features = dataset.sample(record).features  # any Dataset (a MixedDataset has no read_features)
         if all(m in features for m in names):
             for m in names:
                 out[m].append(features[m].mean(0))
