@@ -2,7 +2,7 @@
 connections stay open.
 
     python benchmarks/serve.py [--workers 2] [--texts 500] [--text-clients 50] [--clips 50]
-                               [--clip-clients 5] [--idle 10] [--runtime torch]
+                               [--clip-clients 5] [--idle 10] [--runtime torch|onnx] [--model DIR]
 
 Starts ``xmer serve`` (the default model) on 127.0.0.1 with ``--workers`` processes, opens
 ``--idle`` connections that send nothing, then at once: ``--texts`` text predictions (15 words,
@@ -37,10 +37,10 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 TEXT = "I cannot believe they cancelled the trip again, after all the plans we made together this year"
 
 
-def start_server(workers: int, runtime: str) -> tuple[subprocess.Popen, str]:
+def start_server(workers: int, runtime: str, model: str | None) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent / "src"), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen([sys.executable, "-m", "xmer", "serve", "--port", "0", "--workers", str(workers),
-                                "--runtime", runtime], stdout=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen([sys.executable, "-m", "xmer", "serve", *([model] if model else []), "--port", "0",
+                                "--workers", str(workers), "--runtime", runtime], stdout=subprocess.PIPE, text=True, env=env)
     line = process.stdout.readline()
     if " on http://" not in line:
         process.kill()
@@ -135,6 +135,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch")
+    parser.add_argument("--model", help="model folder (default: xmer's default model); --runtime onnx needs one "
+                                        "exported with --onnx")
     parser.add_argument("--texts", type=int, default=500)
     parser.add_argument("--text-clients", type=int, default=50)
     parser.add_argument("--clips", type=int, default=50)
@@ -146,7 +148,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_video(Path(tmp) / "clip.mp4", seconds=5.0).read_bytes()
-    process, url = start_server(args.workers, args.runtime)
+    process, url = start_server(args.workers, args.runtime, args.model)
     host, port = url.split("//")[1].rsplit(":", 1)
     port = int(port)
     try:

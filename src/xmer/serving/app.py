@@ -101,6 +101,9 @@ class Service:
     def predict_media(self, files: list[tuple[str, Any, str | None]], text: str | None) -> dict:
         """``files``: (field, bytes or file object, client file name). The uploads live in a
         temporary folder removed before this returns, whatever happens."""
+        if not files:  # text alone: no folder to make
+            prediction, notes = self.recognizer.predict_media(text=text)
+            return {**prediction.to_json(), "notes": notes}
         with tempfile.TemporaryDirectory(prefix="xmer-serve-") as tmp:
             uploads = [save_upload(field, data, name, Path(tmp), self.limits) for field, data, name in files]
             media = _inputs(uploads)
