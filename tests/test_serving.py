@@ -134,14 +134,14 @@ def test_predict_text_json_and_multipart_agree_with_the_python_api(client, recog
         assert abs(form["probabilities"][label] - direct.probabilities[label]) < 1e-5
 
 
-def test_predict_uploads_by_field_and_by_content(client):
+def test_predict_uploads_by_field_and_by_content(client, recognizer):
     wav = wav_bytes()
     out = client.post("/predict", files={"file": ("speech.bin", wav)}, data={"text": "well"}).json()
     assert out["observed"] == ["audio", "text"] and out["imagined"] == ["visual"] and out["sources"] == {"audio": "speech.bin"}
     out = client.post("/predict", json={"audio": b64(wav, "tone.wav"), "text": "well"}).json()
     assert out["observed"] == ["audio", "text"]
     rng = np.random.default_rng(0)
-    features = {"audio": rng.normal(size=(30, 80)).round(3).tolist()}
+    features = {"audio": rng.normal(size=(30, recognizer.input_dims["audio"])).round(3).tolist()}
     assert client.post("/predict", json={"features": features}).json()["observed"] == ["audio"]
 
 
@@ -262,7 +262,7 @@ def test_an_internal_failure_is_a_json_500_with_the_traceback_only_in_the_log(re
 
     monkeypatch.setattr(recognizer, "predict", broken)
     with TestClient(create_app(recognizer, warm_up=False), raise_server_exceptions=False) as c:
-        r = c.post("/predict", json={"features": {"audio": [[0.0] * 80]}})
+        r = c.post("/predict", json={"features": {"audio": [[0.0] * recognizer.input_dims["audio"]]}})
         assert r.status_code == 500 and "RuntimeError" in r.json()["error"] and "secret" not in r.json()["error"]
         assert c.get("/health").status_code == 200
     assert "simulated bug" in caplog.text and "Traceback" in caplog.text
