@@ -13,15 +13,17 @@ WORKERS=${WORKERS:-2}
 FRONT="visual=fer,audio=whisper_stats,text=minilm_sentence"
 mkdir -p "$WORK"
 
-prepare() {  # prepare SOURCE RELEASE_DIR [options...]
+prepare() {  # prepare SOURCE RELEASE_DIR [options...]  (into $WORK/SOURCE; the composite into $WORK/composite_full)
   local source=$1 release=$2; shift 2
-  [ -f "$WORK/$source/dataset.json" ] || $XMER prepare "$source" --raw "$ROOT/$release" --out "$WORK/$source" "$@"
+  local out="$WORK/$(folder "$source")"
+  [ -f "$out/dataset.json" ] || $XMER prepare "$source" --raw "$ROOT/$release" --out "$out" "$@"
 }
+folder() { if [ "$1" = composite ]; then echo composite_full; else echo "$1"; fi; }
 extract() {  # extract SOURCE MODALITY=EXTRACTOR,...
-  $XMER extract --data "$WORK/$1" --extractors "$2" --workers "$WORKERS" --keep-going
+  $XMER extract --data "$WORK/$(folder "$1")" --extractors "$2" --workers "$WORKERS" --keep-going
 }
 
-prepare composite . 
+prepare composite . --train-per-class -1
 extract composite "$FRONT"
 prepare fer2013 fer2013 --label-space ekman7
 extract fer2013 visual=fer
@@ -32,6 +34,6 @@ prepare dailydialog dailydialog_reccon --label-space ekman7
 for s in goemotions meld xed emorynlp isear; do prepare $s $s --label-space ekman7; done
 for s in semeval2018-ec wassa2017 dailydialog emorynlp isear meld xed goemotions; do extract $s text=minilm_sentence; done
 if [ "${SKIP_TRAIN:-0}" = 1 ]; then exit 0; fi
-RUN=${RUN:-runs/default_model}
+RUN=${RUN:-runs/default_model}   # the shipped model: configs/default_model.yaml as is (seed 1)
 $XMER train --config configs/default_model.yaml --out "$RUN" --resume
 $XMER evaluate "$RUN" --split test

@@ -242,11 +242,18 @@ def test_a_folder_with_a_bad_file_is_reported_and_the_rest_analysed(tmp_path, ca
     (folder / "broken.mp4").write_bytes(b"not a video" * 100)
     (folder / "notes.txt").write_text("not media, not picked up")
     out = tmp_path / "out"
-    assert main(["analyze", str(folder), "--out", str(out), "--no-asr"]) == 1
+    assert main(["analyze", str(folder), "--out", str(out), "--no-asr", "--video-out"]) == 1
     err = capsys.readouterr().err
     assert "broken.mp4" in err and "Traceback" not in err
     assert (out / "good.mp4" / "timeline.json").is_file() and not (out / "broken.mp4").exists()
-    assert main(["analyze", str(folder / "notes.txt"), "--out", str(out / "x")]) == 1
+    from xmer.features.media import probe
+
+    annotated = probe(out / "good.mp4" / "annotated.mp4")  # the copy with the box and label burnt in
+    assert annotated.has_video and annotated.width == 640 and abs(annotated.duration_s - 1.5) < 0.2
+    assert main(["analyze", str(folder / "broken.mp4"), "--out", str(out / "x")]) == 2  # one input: an error
+    assert "broken.mp4" in capsys.readouterr().err and not (out / "x" / "timeline.json").exists()
+    assert main(["analyze", str(folder / "good.mp4"), "--out", str(out / "x"), "--hop", "0"]) == 2
+    assert "--hop must be a positive" in capsys.readouterr().err
 
 
 def test_batch_predictions_keep_order_and_report_bad_items(tmp_path, capsys):
@@ -284,3 +291,50 @@ def test_analyze_real_ravdess_speech(shared_data, tmp_path):
     timeline = Recognizer.load().analyze(clip)
     assert "door" in timeline.transcript.lower() and timeline.text_source == "asr"
     assert any(s.kind == "speech" and s.observed == ["audio", "text"] for s in timeline.segments)
+
+
+def test_a_subtitle_file_gives_the_words_and_their_times(tmp_path):
+    pytest.importorskip("av")
+    from xmer.inference import Recognizer
+
+    clip = write_clip(tmp_path / "face.mp4", [face_frame(1)] * 40)  # 4 s, no audio track
+    srt = tmp_path / "face.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,500\nWhat a <b>wonderful</b> day\n")
+    timeline = Recognizer.load().analyze(clip, transcript=srt)
+    assert timeline.text_source == "transcript" and timeline.transcript == "What a wonderful day"
+    assert [(s.start, s.end, s.kind) for s in timeline.segments] == [(0, 1.0, "window"), (1.0, 2.5, "speech"),
+                                                                    (2.5, 3.25, "window"), (3.25, 4.0, "window")]
+    spoken = timeline.segments[1]
+    assert spoken.text == "What a wonderful day" and spoken.observed == ["visual", "text"] and spoken.imagined == ["audio"]
+    assert set(spoken.modalities) == {"visual", "text"}
+    assert all("audio" in s.imagined for s in timeline.segments)  # the clip has no audio track
+
+
+def test_without_the_speech_extra_there_are_no_words_and_a_note_says_why(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("av")
+    import xmer.features.asr
+
+    monkeypatch.setattr(xmer.features.asr, "speech_available", lambda: False)
+    t = np.arange(16_000 * 2) / 16_000
+    clip = write_clip(tmp_path / "tone.mp4", [face_frame(1)] * 20, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16_000)
+    capsys.readouterr()
+    assert main(["predict", "--video", str(clip), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["observed"] == ["visual", "audio"] and "xmer[speech]" in out["notes"]["text"]
+    assert main(["analyze", str(clip), "--out", str(tmp_path / "out")]) == 0
+    timeline = json.loads((tmp_path / "out" / "timeline.json").read_text())
+    assert timeline["text_source"] is None and any("xmer[speech]" in n for n in timeline["notes"])
+    assert all(s["kind"] == "window" for s in timeline["segments"])
+
+
+def test_a_face_that_comes_back_elsewhere_is_followed_again(tmp_path):
+    pytest.importorskip("av")
+    from xmer.inference import Recognizer
+
+    moved = np.roll(face_frame(1), 150, axis=1)  # the same face, 150 pixels to the right
+    clip = write_clip(tmp_path / "back.mp4", [face_frame(1)] * 15 + [face_frame(0)] * 10 + [moved] * 15)  # 1.5 s, 1 s away, 1.5 s
+    timeline = Recognizer.load().analyze(clip, asr=False)
+    assert len(timeline.tracks) == 2  # tracking by overlap: a new track after the gap
+    assert timeline.tracks[1].first <= 3.0  # found again within a second (a full-frame search every second)
+    used = [s.face["track"] if s.face else None for s in timeline.segments]
+    assert used == [1, 1, 2, 2], used  # the main timeline follows whichever face is in view, and says which

@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("evaluation", ("xmer.evaluation",)),
     ("training", ("xmer.training",)),
     ("inference", ("xmer.inference", "xmer.scoring", "xmer.modelcard", "xmer.onnx_export", "xmer.onnx_runtime",
-                   "xmer.analysis", "xmer.timeline", "xmer.timeline_report", "xmer.batch")),
+                   "xmer.analysis", "xmer.timeline", "xmer.timeline_report", "xmer.timeline_video", "xmer.batch")),
     ("experiments", ("xmer.experiments",)),
     ("interfaces", ("xmer.cli", "xmer.serving", "xmer.__main__")),
 )

@@ -148,3 +148,4 @@ def test_translator_only_update_leaves_the_recogniser_unchanged(tmp_path, monkey
         assert torch.equal(recognizer[n], p), n
     assert any(not torch.equal(translator[n], p) for n, p in trainer.model.translator.named_parameters())
     assert any(not torch.equal(discriminators[n], p) for n, p in trainer.model.discriminators.named_parameters())
+

@@ -16,8 +16,10 @@ stream, in two passes, so memory stays flat for any length:
 Then every segment gets the model's inputs for its context span, each through the model's own
 extractor for its modality: the face embeddings of the followed track, the audio read back from the
 spool, the words of the utterance. It is predicted with all of them (missing ones imagined by the
-translators, as always) and with each observed one alone. The main face is the track seen in the
-most frames; ``faces="all"`` also gives every track its own timeline. Tracks seen in fewer than
+translators, as always) and with each observed one alone. The main timeline follows the main
+face, the track seen in the most frames, and where it is out of view the face seen most in the
+segment (a face that leaves and comes back is a new track; each segment names the track it used);
+``faces="all"`` also gives every track its own timeline. Tracks seen in fewer than
 ``min_track_frames`` frames are dropped as stray detections.
 """
 
@@ -81,7 +83,7 @@ def analyze_media(
         recognizer: the model; its card names the extractors its features came from.
         path: a video or audio file (any format FFmpeg reads).
         transcript: a ``.srt`` / ``.vtt`` file with the words and their times (then no transcription).
-        asr: transcribe the speech (needs ``xmer[speech]``); False: no words unless ``transcript``.
+        asr: transcribe the speech (with ``xmer[speech]``); False: no words unless ``transcript``.
         window: seconds of context of a segment where nobody speaks; hop: length of such a segment.
         faces: ``"main"`` (the face seen most) or ``"all"`` (also a timeline per face track).
         fps: video frames sampled per second for faces.
@@ -90,9 +92,10 @@ def analyze_media(
 
     Raises:
         DataError: the file cannot be read, is an image, or holds nothing the model can use.
-        ConfigError: transcription asked for without ``xmer[speech]``; the model cannot read media.
+        ConfigError: the model's extractors cannot read media (without ``xmer[speech]``, the
+            timeline has no words and a note says so).
     """
-    from xmer.features.asr import get_transcriber, join_text
+    from xmer.features.asr import SPEECH_HINT, get_transcriber, join_text, speech_available
     from xmer.features.media import IMAGE_SUFFIXES, choose_extractors, probe
     from xmer.features.stream import WaveSpool
 
@@ -111,7 +114,12 @@ def analyze_media(
     notes: list[str] = []
 
     cues = read_cues(transcript) if transcript is not None else None
-    transcriber = get_transcriber() if (asr and cues is None and use_audio) else None
+    transcriber = None
+    if asr and cues is None and use_audio:
+        if speech_available():
+            transcriber = get_transcriber()
+        else:
+            notes.append(f"text: no words, speech transcription is not installed ({SPEECH_HINT})")
     with WaveSpool() as spool, ThreadPoolExecutor(1) as pool:
         # The audio pass runs in a thread beside the video pass: Whisper (CTranslate2), FFmpeg and
         # OpenCV release the GIL, so on two cores the two passes overlap.
@@ -142,7 +150,8 @@ def analyze_media(
             for k in range(i, min(i + 16, len(segments))):
                 inputs = _shared_inputs(extractors, spool if use_audio else None, segments[k])
                 for track, own in timelines.items():
-                    jobs += _jobs(extractors, track_faces, main if track is None else track, renumber, own[k], inputs)
+                    followed = [main, *kept_tracks] if track is None else [track]
+                    jobs += _jobs(extractors, track_faces, followed, renumber, own[k], inputs)
             _run_jobs(recognizer, jobs)
         tracks = []
         for t in kept_tracks:
@@ -152,7 +161,9 @@ def analyze_media(
                                     timelines.get(t)))
     if info.has_video and "visual" not in extractors:
         notes.append("visual: this model takes no faces")
-    text_source = "transcript" if cues is not None else ("asr" if transcriber is not None else None)
+    if transcriber is not None and not utterances:
+        notes.append("text: no speech recognised")
+    text_source = "transcript" if cues is not None else ("asr" if transcriber is not None and utterances else None)
     return Timeline(source=str(path), duration=round(duration, 3), labels=list(recognizer.labels), segments=segments,
                     transcript=join_text(utterances), text_source=text_source,
                     main_face=renumber.get(main), tracks=tracks, notes=notes)
@@ -254,15 +265,18 @@ def _checked(array) -> np.ndarray | None:
     return array if array.ndim == 2 and array.shape[0] > 0 and np.isfinite(array).all() else None
 
 
-def _jobs(extractors, store: _Faces, track, renumber, segment: Segment, shared) -> list[tuple[Segment, str | None, dict]]:
+def _jobs(extractors, store: _Faces, followed: list, renumber, segment: Segment, shared) -> list[tuple[Segment, str | None, dict]]:
     """The predictions a segment needs, as ``(segment, modality or None for fused, features)``; sets
-    the segment's face (from ``track``, may be None). A segment where nothing was observed (no face,
+    the segment's face: the first track of ``followed`` seen in the segment's context, or, when it
+    is not, the one of the others seen there most. A segment where nothing was observed (no face,
     silence, no words) needs none: it gets no prediction rather than a guess."""
     features = dict(shared)
     a, b = segment.context
-    if track is not None and "visual" in extractors:
-        emb, boxes = store.within(track, a, b)
-        if len(emb):
+    if "visual" in extractors:
+        found = [(t, *store.within(t, a, b)) for t in followed if t is not None]
+        found = [f for f in found if len(f[1])]
+        if found:
+            track, emb, boxes = found[0] if found[0][0] == followed[0] else max(found, key=lambda f: len(f[1]))
             features["visual"] = emb
             segment.face = {"track": renumber[track], "frames": int(len(emb)),
                             "box": [int(v) for v in np.median(boxes, axis=0).round()]}

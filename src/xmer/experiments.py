@@ -179,7 +179,7 @@ def run(
     atomic_write_json(out / "results.json", {
         "experiment": name, "data": data, "seeds": list(seeds), "quick": quick,
         "conditions": {c: {"seconds": r["seconds"], "train_seconds": r["train_seconds"], "overrides": r["overrides"],
-                           "summary": summarise(r["runs"])}
+                           "summary": summarise(r["runs"]), **({"instance": s} if (s := _instance_summary(r["runs"])) else {})}
                        for c, r in results.items()},
     })
     return results
@@ -300,9 +300,33 @@ def _report(name, experiment, data, seeds, quick, results) -> str:
             if "subsets_left_out" in first:
                 lines += ["", "Missing modalities left out:", "",
                           format_comparison({s: _subset_summary(r["runs"], "subsets_left_out", s) for s in first["subsets"]})]
+    instance = {c: s for c, r in results.items() if (s := _instance_summary(r["runs"]))}
+    if instance:
+        lines += ["", "## Does a translator learn the instance or only the class?", "",
+                  "On the validation split: squared error per dimension of a translation's time mean against the "
+                  "sample's own target and against a same-label, same-speaker partner's; `lower by` = "
+                  "1 - own / partner (above 0: the translation carries something of its own sample), and the "
+                  "same for a ridge map from the same training data. Mean ± std over seeds "
+                  "(xmer.evaluation.diagnostics).", "",
+                  "| condition | direction | own | partner | lower by (%) | ridge lower by (%) |",
+                  "| :-- | :-- | --: | --: | --: | --: |"]
+        for condition, directions in instance.items():
+            for key, v in directions.items():
+                ridge = f"{100 * v['ridge_lower_by']['mean']:.1f} ± {100 * v['ridge_lower_by']['std']:.1f}" if "ridge_lower_by" in v else "-"
+                lines.append(f"| {condition} | {key.replace('_to_', ' -> ')} | {v['own']['mean']:.3f} | {v['partner']['mean']:.3f} | "
+                             f"{100 * v['lower_by']['mean']:.1f} ± {100 * v['lower_by']['std']:.1f} | {ridge} |")
     lines += ["", "Run folders (config, curves, confusion matrices): " + ", ".join(f"`{_slug(c)}/`" for c in results), ""]
     lines += [definitions_footer(first), ""]
     return "\n".join(lines)
+
+
+def _instance_summary(runs: list[dict]) -> dict:
+    """direction -> each instance diagnostic's mean and std over the runs that have it ({} if none)."""
+    found = [r["translation"]["instance"] for r in runs if r.get("translation", {}).get("instance", {}).get("n")]
+    if not found:
+        return {}
+    keys = [k for k, v in found[0].items() if isinstance(v, dict)]
+    return {k: {stat: _mean_std([f[k][stat] for f in found]) for stat in found[0][k]} for k in keys}
 
 
 def _subset_grid(results: dict, metric: str) -> str:

@@ -11,8 +11,8 @@ B and T_m free; output ``probabilities`` (B, K).
 
 The one piece of the recogniser that branches on the data, shortening inputs longer than
 ``model.max_encoder_steps`` before attention (:func:`xmer.models.layers.shorten`), is traced in an
-equivalent fixed-shape form (:func:`shorten_fixed`): always ``max_encoder_steps`` output steps, the
-unused ones masked. ``onnx/manifest.json`` records the files, the opset and the largest difference
+equivalent form whose shape follows the input's only (:func:`shorten_fixed`): min(T,
+``max_encoder_steps``) output steps, the unused ones masked. ``onnx/manifest.json`` records the files, the opset and the largest difference
 of probabilities between onnxruntime and PyTorch measured on export.
 """
 
@@ -51,16 +51,17 @@ def subsets(modalities: tuple[str, ...]) -> list[tuple[str, ...]]:
 
 
 def shorten_fixed(x: torch.Tensor, mask: torch.Tensor, max_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`xmer.models.layers.shorten` with a fixed output length: (B, max_steps, D) and its mask.
+    """:func:`xmer.models.layers.shorten` without data-dependent shapes: (B, S, D) and its mask,
+    S = min(T, max_steps) from the input's shape alone.
 
     A row with n real steps is pooled with stride s = ceil(n / max_steps) (s = 1: unchanged) into
-    ceil(n / s) real steps, the rest masked; the same real steps as ``shorten`` gives, in a shape
-    that does not depend on the data.
+    ceil(n / s) real steps, the rest masked; the same real steps as ``shorten`` gives.
     """
     length = mask.sum(1)  # (B,)
     stride = torch.div(length + max_steps - 1, max_steps, rounding_mode="floor").clamp(min=1)  # (B,)
     pooled = torch.div(length + stride - 1, stride, rounding_mode="floor")  # (B,)
-    index = torch.arange(max_steps, device=x.device)[None, :]  # (1, S)
+    steps = torch._shape_as_tensor(x)[1].clamp(max=max_steps)  # S = min(T, max_steps), a tensor so tracing keeps it
+    index = torch.arange(steps, device=x.device)[None, :]  # (1, S)
     starts = torch.minimum(index * stride[:, None], length[:, None])  # (B, S)
     ends = torch.minimum((index + 1) * stride[:, None], length[:, None])
     from xmer.models.layers import segment_mean
@@ -68,17 +69,27 @@ def shorten_fixed(x: torch.Tensor, mask: torch.Tensor, max_steps: int) -> tuple[
     return segment_mean(x, mask, starts, ends), index < pooled[:, None]
 
 
+def _encoder_forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``ModalityEncoder.forward`` as traced for ONNX: :func:`shorten_fixed`, and positions taken
+    by a tensor index so the graph keeps the number of steps free."""
+    x, mask = shorten_fixed(x, mask, self.max_steps)  # (B, S, D_m), (B, S)
+    x = x.masked_fill(~mask[..., None], 0.0)
+    steps = torch.arange(torch._shape_as_tensor(x)[1], device=x.device)  # (S,)
+    h = self.project(x) + self.positions.index_select(0, steps)  # (B, S, d_model)
+    return self.encoder(self.dropout(h), mask), mask
+
+
 @contextmanager
 def _fixed_shapes():
-    """Trace the encoders with :func:`shorten_fixed` in place of the data-dependent ``shorten``."""
-    import xmer.models.encoders as encoders
+    """Trace the encoders with :func:`_encoder_forward` in place of their data-dependent forward."""
+    from xmer.models.encoders import ModalityEncoder
 
-    original = encoders.shorten
-    encoders.shorten = shorten_fixed
+    original = ModalityEncoder.forward
+    ModalityEncoder.forward = _encoder_forward
     try:
         yield
     finally:
-        encoders.shorten = original
+        ModalityEncoder.forward = original
 
 
 class SubsetGraph(nn.Module):
@@ -154,7 +165,7 @@ def export_onnx(model_dir: str | Path, opset: int = OPSET, check_seed: int = 0) 
     entries, worst = {}, 0.0
     for subset in subsets(tuple(dims)):
         graph = SubsetGraph(system, subset, dims).eval()
-        example = _example(subset, dims, rng, steps=5)
+        example = _example(subset, dims, rng, steps=5, batch=2)  # a padded row, so masked attention is traced
         names = [n for m in subset for n in (m, f"{m}_mask")]
         axes = {n: ({0: "batch", 1: f"{n.removesuffix('_mask')}_steps"}) for n in names}
         axes["probabilities"] = {0: "batch"}

@@ -61,7 +61,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
 
         # On validation, as a training diagnostic; the test split stays for the headline numbers.
         metrics["translation"] = translation_diagnostics(
-            recognizer.model, data, data.split("valid"), config.data.batch_size, recognizer.input_dims, recognizer.device
+            recognizer.model, data, data.split("valid"), config.data.batch_size, recognizer.input_dims, recognizer.device,
+            train_records=data.split("train"),
         )
     suffix = "" if split == "test" else f"_{split}"
     atomic_write_json(run_dir / f"metrics{suffix}.json", metrics)

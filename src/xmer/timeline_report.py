@@ -6,7 +6,8 @@
   ``face_timeline``, ``start``, ``end``, ``kind``, ``prediction``, ``observed``, ``imagined``,
   ``face``, one column per label and the words;
 - ``timeline.png``: the probabilities stacked over time (one panel per face timeline), the
-  predicted label above each segment and the words underneath;
+  predicted label above each segment, the words underneath, and three lanes saying which
+  modalities each segment observed (filled) or imagined (dotted);
 - ``summary.md``: the dominant emotion, the share of time per emotion and the moments of strongest
   change (largest total-variation distance between the probabilities of consecutive segments).
 
@@ -132,42 +133,58 @@ def _plot(timeline: Timeline, path: Path) -> None:
     tab10 = plt.get_cmap("tab10")
     colours = [COLOURS.get(label.lower(), tab10(i % 10)) for i, label in enumerate(labels)]
     width = min(24.0, max(10.0, timeline.duration / 4))
-    fig, axes = plt.subplots(2 * len(panels), 1, figsize=(width, 3.6 * len(panels)), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 1.2] * len(panels)})
+    fig, axes = plt.subplots(2 * len(panels), 1, figsize=(width, 4.2 * len(panels)), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1.8] * len(panels)})
     for k, (name, segments) in enumerate(panels.items()):
         ax, words = axes[2 * k, 0], axes[2 * k + 1, 0]
         for s in segments:
             if not s.probabilities:
-                ax.axvspan(s.start, s.end, color="0.9", hatch="//", linewidth=0)
+                ax.axvspan(s.start, s.end, facecolor="white", edgecolor="0.7", hatch="//", linewidth=0)
                 continue
             bottom = 0.0
             for label, colour in zip(labels, colours):
                 p = s.probabilities[label]
                 ax.bar(s.start, p, width=s.end - s.start, bottom=bottom, align="edge", color=colour, linewidth=0)
                 bottom += p
-            if s.end - s.start >= timeline.duration / 80:
-                ax.text((s.start + s.end) / 2, 1.02, str(s.prediction), ha="center", va="bottom", fontsize=7, rotation=90 if s.end - s.start < timeline.duration / 25 else 0)
+            inches = (s.end - s.start) / max(timeline.duration, 1e-6) * width * 0.8
+            if inches >= 0.1:  # the label above the bar, turned upright where it is wider than the segment
+                ax.text((s.start + s.end) / 2, 1.02, str(s.prediction), ha="center", va="bottom", fontsize=7,
+                        rotation=90 if len(str(s.prediction)) * 7 * 0.6 / 72 > 0.9 * inches else 0)
         ax.set_xlim(0, timeline.duration)
         ax.set_ylim(0, 1)
         ax.set_ylabel("probability")
         title = f"{Path(timeline.source).name}: emotion over time" + ("" if name == "main" else f", {name}")
         if name == "main" and timeline.main_face:
             title += f" (face {timeline.main_face})"
-        ax.set_title(title, pad=28)
+        ax.set_title(title, pad=40)
         if k == 0:
-            handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours] + [plt.Rectangle((0, 0), 1, 1, color="0.9", hatch="//")]
+            handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours] + [
+                plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="0.7", hatch="//")]
             ax.legend(handles, [*labels, "nothing observed"], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
         words.set_xlim(0, timeline.duration)
         words.set_ylim(0, 1)
-        words.set_yticks([])
         for spine in ("top", "right", "left"):
             words.spines[spine].set_visible(False)
+        # three lanes at the bottom: which modality each segment observed (filled) or imagined (outlined)
+        lanes = {"visual": 0.22, "audio": 0.12, "text": 0.02}
+        for s in segments:
+            for m, y in lanes.items():
+                if m in s.observed:
+                    words.add_patch(plt.Rectangle((s.start, y), s.end - s.start, 0.08, color="0.35", linewidth=0))
+                elif m in s.imagined:
+                    words.add_patch(plt.Rectangle((s.start, y), s.end - s.start, 0.08, facecolor="none", edgecolor="0.6",
+                                                  linewidth=0.6, hatch="...."))
+        words.set_yticks([y + 0.04 for y in lanes.values()], list(lanes), fontsize=7)
+        words.tick_params(axis="y", length=0)
+        axis_inches = fig.get_size_inches()[0] * 0.8
         speech = [s for s in segments if s.text]
-        for i, s in enumerate(speech):
-            chars = max(8, int(60 * (s.end - s.start) / max(timeline.duration, 1e-6) * width / 10 * 2))
-            words.axvspan(s.start, s.end, color="0.95", linewidth=0)
-            words.text((s.start + s.end) / 2, 0.85 if i % 2 == 0 else 0.4, "\n".join(textwrap.wrap(_short(s.text, 3 * chars), chars)[:3]),
-                       ha="center", va="top", fontsize=7)
+        for s in speech:
+            chars = max(6, int((s.end - s.start) / max(timeline.duration, 1e-6) * axis_inches * 19))
+            lines = textwrap.wrap(s.text, chars)
+            if len(lines) > 6:
+                lines = lines[:5] + [_short(" ".join(lines[5:]), chars)]
+            words.axvspan(s.start, s.end, ymin=0.34, color="0.95", linewidth=0)
+            words.text((s.start + s.end) / 2, 0.97, "\n".join(lines), ha="center", va="top", fontsize=6.5)
         words.set_xlabel("time (s)" + ("" if speech else "   (no words)"))
         ax.set_xticklabels([])
     fig.tight_layout()

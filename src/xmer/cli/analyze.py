@@ -1,8 +1,9 @@
-"""``xmer analyze INPUT... --out DIR [--model RUN_DIR] [--faces main|all] [--window 2 --hop 1] [--transcript F.srt] [--no-asr]``
+"""``xmer analyze INPUT... --out DIR [--model RUN_DIR] [--faces main|all] [--window 2 --hop 1] [--transcript F.srt] [--no-asr] [--video-out]``
 
 The emotion over time of videos or audio files. One input writes its timeline files into ``DIR``;
 several inputs (files, or folders of media files) write each into ``DIR/<file name>/``, under one
-progress bar; a file that fails is reported on stderr and skipped, and the exit status is then 1.
+progress bar; a file that fails is reported on stderr and skipped, and the exit status is then 1
+(a single input that fails is an error: one line, exit status 2).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=4.0, help="video frames per second searched for faces")
     parser.add_argument("--transcript", metavar="FILE.srt", help="the words with their times (.srt or .vtt); no transcription")
     parser.add_argument("--no-asr", action="store_true", help="do not transcribe the speech (no words unless --transcript)")
+    parser.add_argument("--video-out", action="store_true",
+                        help="also write DIR/annotated.mp4: the video with the face box, the emotion and the words burnt in")
     parser.add_argument("--json", action="store_true", help="print each timeline as JSON on stdout")
 
 
@@ -54,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     from xmer.inference import Recognizer
     from xmer.timeline_report import write_timeline
 
+    for name, unit in (("window", " of seconds"), ("hop", " of seconds"), ("fps", "")):
+        if not getattr(args, name) > 0:
+            raise DataError(f"--{name} must be a positive number{unit} (got {getattr(args, name)})")
     files = media_files(args.inputs)
     if args.transcript and len(files) > 1:
         raise DataError("--transcript goes with a single input")
@@ -87,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
                 timeline = recognizer.analyze(f, transcript=args.transcript, asr=not args.no_asr, window=args.window,
                                               hop=args.hop, faces=args.faces, fps=args.fps, progress=advance)
                 write_timeline(timeline, folders[f])
+                if args.video_out and probe(f).has_video:
+                    from xmer.timeline_video import write_annotated_video
+
+                    write_annotated_video(timeline, folders[f] / "annotated.mp4")
             except ConfigError:
                 raise
             except DataError as error:
@@ -98,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps(timeline.to_json()))
             else:
                 tqdm.write(f"{f}: {len(timeline.segments)} segments -> {folders[f]}", file=sys.stdout)
+    if single and failures:
+        raise DataError(failures[0][1])
     for f, why in failures:
         print(f"xmer analyze: skipped {f}: {why}", file=sys.stderr)
     return 1 if failures else 0

@@ -39,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from xmer.errors import XmerError
 from xmer.serving.limits import ServeLimits
@@ -100,6 +101,9 @@ class Service:
     def predict_media(self, files: list[tuple[str, Any, str | None]], text: str | None) -> dict:
         """``files``: (field, bytes or file object, client file name). The uploads live in a
         temporary folder removed before this returns, whatever happens."""
+        if not files:  # text alone: no folder to make
+            prediction, notes = self.recognizer.predict_media(text=text)
+            return {**prediction.to_json(), "notes": notes}
         with tempfile.TemporaryDirectory(prefix="xmer-serve-") as tmp:
             uploads = [save_upload(field, data, name, Path(tmp), self.limits) for field, data, name in files]
             media = _inputs(uploads)
@@ -176,6 +180,11 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
         first = error.errors()[0] if error.errors() else {}
         return _error(422, f"invalid request: {first.get('msg', 'malformed')} at {'.'.join(map(str, first.get('loc', ())))}")
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, error: ClientDisconnect):
+        log.info("%s %s: the client went away before its body arrived", request.method, request.url.path)
+        return _error(400, "the client disconnected")  # nobody reads it; the request ends quietly
+
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception):
         log.exception("%s %s failed", request.method, request.url.path)
@@ -199,7 +208,7 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
     async def predict(request: Request):
         kind = _content_type(request)
         if kind == "application/json":
-            body = _parse_json(await request.body())
+            body = await _json_body(request, service)
             if "features" in body:
                 if set(body) != {"features"}:
                     raise RequestProblem(422, "give either 'features' or media fields (text, video, audio, image), not both")
@@ -220,7 +229,7 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
     async def analyze(request: Request):
         kind = _content_type(request)
         if kind == "application/json":
-            files, text = _json_media(_parse_json(await request.body()), limits)
+            files, text = _json_media(await _json_body(request, service), limits)
         elif kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
             files, text = await _form_media(request, limits)
         else:
@@ -237,6 +246,14 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
 
 def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _json_body(request: Request, service: Service) -> dict:
+    """The JSON object of the body; a large one (base64 media) is parsed in the media pool, off the event loop."""
+    raw = await request.body()
+    if len(raw) > 256 * 1024:
+        return await service.run(service.media_pool, _parse_json, raw)
+    return _parse_json(raw)
 
 
 def _parse_json(body: bytes) -> dict:

@@ -27,7 +27,7 @@ class ServeLimits:
 
     max_body_bytes: int = doc(64 * 1024 * 1024, "largest request body in bytes, uploads included (413 above it)")
     max_media_seconds: float = doc(300.0, "longest video or audio upload in seconds (413 above it)")
-    max_frames: int = doc(9000, "most video frames in an upload, by its duration and frame rate (413 above it)")
+    max_frames: int = doc(9000, "most video frames in an upload, counted from its packets before decoding (413 above it)")
     max_audio_samples: int = doc(14_400_000, "most audio samples per channel in an upload (300 s at 48 kHz; 413 above it)")
     max_image_pixels: int = doc(40_000_000, "largest image or video frame, width x height (413 above it)")
     max_text_chars: int = doc(5000, "longest 'text' in characters (413 above it)")
