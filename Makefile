@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/xmer demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/recognizer.py
