@@ -49,6 +49,8 @@ def test_weights_round_trip_with_json_metadata(tmp_path):
     loaded, meta = load_weights(tmp_path / "w.safetensors")
     assert all(torch.equal(loaded[k], tensors[k]) for k in tensors)
     assert meta == {"config": {"d": 3, "names": ["x", "y"]}, "epoch": 4}
+    (tmp_path / "plain.txt").write_text("x")  # a weights file gets the mode a plain write gives (umask), not 0600
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777
 
 
 def test_foreign_or_broken_weight_files_are_named_errors(tmp_path):

@@ -31,7 +31,7 @@ def save_weights(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
         tensors: name -> tensor (made contiguous and moved to the CPU here).
         metadata: JSON-serialisable values, read back by :func:`load_weights`.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from xmer.io import atomic_path
 
@@ -39,7 +39,9 @@ def save_weights(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     header.update({key: json.dumps(value) for key, value in (metadata or {}).items()})
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=header)
+        # Serialised here and written into atomic_path's file: safetensors' save_file makes its own
+        # file with mode 0600, which a model folder meant to be shared must not have.
+        tmp.write_bytes(save(tensors, metadata=header))
     return Path(path)
 
 
