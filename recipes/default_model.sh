@@ -35,5 +35,6 @@ for s in goemotions meld xed emorynlp isear; do prepare $s $s --label-space ekma
 for s in semeval2018-ec wassa2017 dailydialog emorynlp isear meld xed goemotions; do extract $s text=minilm_sentence; done
 if [ "${SKIP_TRAIN:-0}" = 1 ]; then exit 0; fi
 RUN=${RUN:-runs/default_model}   # the shipped model: configs/default_model.yaml as is (seed 1)
-$XMER train --config configs/default_model.yaml --out "$RUN" --resume
+RESUME=""; [ -f "$RUN/model.json" ] && RESUME=--resume   # continue a killed run; --resume refuses a folder that is not one
+$XMER train --config configs/default_model.yaml --out "$RUN" $RESUME
 $XMER evaluate "$RUN" --split test
