@@ -62,6 +62,9 @@ def test_a_run_writes_its_folder_and_learns(tmp_path, cache):
     assert 0 <= metrics["ece"] <= 1 and "ece" in metrics["definitions"]
     if card["temperature"] != 1.0:
         assert "ece_uncalibrated" in metrics
+    from xmer.inference import Recognizer
+
+    assert Recognizer.load(run).model.temperature == pytest.approx(card["temperature"])  # predictions use it
 
 
 def test_an_existing_run_is_not_overwritten(tmp_path, cache):
