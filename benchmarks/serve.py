@@ -3,6 +3,7 @@ connections stay open.
 
     python benchmarks/serve.py [--workers 2] [--texts 500] [--text-clients 50] [--clips 50]
                                [--clip-clients 5] [--idle 10] [--runtime torch|onnx] [--model DIR]
+                               [--serve-flags "--text-batch 1 --media-nice 0"]
 
 Starts ``xmer serve`` (the default model) on 127.0.0.1 with ``--workers`` processes, opens
 ``--idle`` connections that send nothing, then at once: ``--texts`` text predictions (15 words,
@@ -37,10 +38,10 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 TEXT = "I cannot believe they cancelled the trip again, after all the plans we made together this year"
 
 
-def start_server(workers: int, runtime: str, model: str | None) -> tuple[subprocess.Popen, str]:
+def start_server(workers: int, runtime: str, model: str | None, flags=()) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent / "src"), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen([sys.executable, "-m", "xmer", "serve", *([model] if model else []), "--port", "0",
-                                "--workers", str(workers), "--runtime", runtime], stdout=subprocess.PIPE, text=True, env=env)
+                                "--workers", str(workers), "--runtime", runtime, *flags], stdout=subprocess.PIPE, text=True, env=env)
     line = process.stdout.readline()
     if " on http://" not in line:
         process.kill()
@@ -142,20 +143,21 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=50)
     parser.add_argument("--clip-clients", type=int, default=5)
     parser.add_argument("--idle", type=int, default=10)
+    parser.add_argument("--serve-flags", default="", help="more flags for xmer serve, e.g. '--light-threads 1 --media-nice 0'")
     args = parser.parse_args()
 
     from test_predict_media import write_video
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_video(Path(tmp) / "clip.mp4", seconds=5.0).read_bytes()
-    process, url = start_server(args.workers, args.runtime, args.model)
+    process, url = start_server(args.workers, args.runtime, args.model, args.serve_flags.split())
     host, port = url.split("//")[1].rsplit(":", 1)
     port = int(port)
     try:
         asyncio.run(wait_ready(host, port, args.workers))
         print(f"xmer serve at {url}: {args.workers} workers, runtime {args.runtime}; {args.texts} texts from "
               f"{args.text_clients} clients + {args.clips} 5-s clips ({len(clip) / 1e6:.2f} MB) from {args.clip_clients} "
-              f"clients, {args.idle} idle connections; {os.cpu_count()} CPUs", flush=True)
+              f"clients, {args.idle} idle connections; {os.cpu_count()} CPUs; flags: {args.serve_flags or 'none'}", flush=True)
         text_lat, clip_lat, errors, text_wall = asyncio.run(run(host, port, args, clip))
     finally:
         process.send_signal(signal.SIGINT)

@@ -198,3 +198,36 @@ def test_minilm_sentence_embeddings_put_like_meanings_close():
     assert happy @ joyful > happy @ invoice + 0.2
     long = " ".join(["I am so happy today!"] * 200)  # longer than one 512-piece window
     assert extractor(long).shape == (1, 384) and extractor(long)[0] @ happy > 0.5
+
+
+@pytest.mark.parametrize("name", ["minilm", "minilm_sentence"])
+def test_minilm_on_many_texts_equals_one_at_a_time(name):
+    """The server batches concurrent texts through ``many``: padding must not leak into any text's
+    features, and a text longer than one window still goes whole."""
+    extractor = built(name)
+    texts = ["Fine.", "I can't believe we won, this is wonderful!", "The invoice for March is attached below, as agreed.",
+             " ".join(["so happy"] * 400), "Why?"]
+    many = extractor.many(texts)
+    for text, features in zip(texts, many):
+        np.testing.assert_allclose(features, extractor(text), atol=1e-5)
+    assert extractor.many(texts[::-1])[0].shape == many[-1].shape  # order does not matter
+    with pytest.raises(ModalityAbsent):
+        extractor.many(["Good.", "  "])
+
+
+def test_minilm_sentence_in_bfloat16_stays_close_to_float32():
+    from xmer.features.text import bf16_native
+
+    extractor = built("minilm_sentence")
+    texts = ["I am so happy today!", "This is terrible, I hate waiting in the rain.", "The meeting is at noon."]
+    exact, fast = extractor.many(texts), extractor.many(texts, bf16=True)
+    for a, b in zip(exact, fast):
+        assert float(a[0] @ b[0]) > 0.999  # unit vectors: cosine
+        assert bf16_native() or np.array_equal(a, b)  # without native bfloat16 it stays float32
+    assert [f.dtype for f in fast] == [np.float32] * 3
+
+
+def test_extractors_without_a_batched_path_compute_many_one_by_one():
+    glove = get_extractor("glove")
+    texts = ["happy days", "sad nights"]
+    assert all(np.array_equal(a, glove(t)) for a, t in zip(glove.many(texts, bf16=True), texts))

@@ -25,6 +25,7 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
+from xmer.errors import ConfigError, DataError  # noqa: E402
 from xmer.inference import DEFAULT_MODEL, Recognizer  # noqa: E402
 from xmer.serving.app import create_app  # noqa: E402
 from xmer.serving.limits import ServeLimits  # noqa: E402
@@ -425,7 +426,6 @@ def test_a_port_in_use_is_a_one_line_error():
 
 
 def test_serve_config_file_sets_limits(tmp_path):
-    from xmer.errors import ConfigError
     from xmer.serving.limits import load_limits
 
     (tmp_path / "serve.yaml").write_text("max_text_chars: 100\nallowed_types: [wav, png]\n")
@@ -447,3 +447,97 @@ def test_every_limit_is_documented_with_its_default():
     for f in dataclasses.fields(ServeLimits):
         default = ",".join(f.default) if isinstance(f.default, tuple) else f"{f.default:g}" if isinstance(f.default, float) else str(f.default)
         assert f"| `{f.name}` | `{flag(f.name)}` | {default}" in doc, f.name
+
+
+# -- batching and priorities ------------------------------------------------------------------------
+
+
+def test_batched_text_answers_equal_one_at_a_time(recognizer):
+    """Recognizer.predict_texts (what the server runs on a batch) gives each text its own answer."""
+    texts = [TEXT, "This is terrible, I hate waiting in the rain.", "ok", "I am scared of what comes next " * 20]
+    batched = recognizer.predict_texts(texts)
+    for text, prediction in zip(texts, batched):
+        alone, _ = recognizer.predict_media(text=text)
+        assert prediction.prediction == alone.prediction and prediction.text == text and prediction.text_source == "given"
+        assert max(abs(prediction.probabilities[k] - alone.probabilities[k]) for k in alone.probabilities) < 1e-4
+    fast = recognizer.predict_texts(texts, bf16=True)
+    assert max(abs(f.probabilities[k] - b.probabilities[k]) for f, b in zip(fast, batched) for k in b.probabilities) < 0.05
+
+
+def test_concurrent_texts_are_batched_and_each_gets_its_own_answer(recognizer):
+    texts = [f"{TEXT} {i}" if i % 2 else f"I hate this, number {i}" for i in range(24)]
+    expected = {t: recognizer.predict_media(text=t)[0].prediction for t in texts}
+    app = create_app(recognizer, ServeLimits(text_bf16=False), warm_up=False)
+    answers = {}
+
+    with LiveServer(app) as server:
+        def one(text):
+            answers[text] = httpx.post(server.url + "/predict", json={"text": text}, timeout=60).json()
+
+        threads = [threading.Thread(target=one, args=(t,)) for t in texts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert {t: a.get("prediction") for t, a in answers.items()} == expected
+    assert all(a["text"] == t and a["notes"] == {} for t, a in answers.items())
+    sizes = app.state.service.texts.sizes
+    assert sum(sizes) == len(texts) and max(sizes) > 1, sizes  # some were answered together
+
+
+def test_a_text_that_fails_in_a_batch_fails_alone(recognizer, monkeypatch):
+    app = create_app(recognizer, warm_up=False)
+    service = app.state.service
+    original = recognizer.predict_media
+
+    def picky(**media):
+        if media.get("text") == "bad":
+            raise DataError("text: no words in 'bad'")
+        return original(**media)
+
+    monkeypatch.setattr(recognizer, "predict_media", picky)
+    monkeypatch.setattr(recognizer, "predict_texts", lambda texts, bf16=False: (_ for _ in ()).throw(DataError("a bad text")))
+    good, bad = service.predict_texts([TEXT, "bad"])
+    assert good["prediction"] == original(text=TEXT)[0].prediction
+    assert isinstance(bad, DataError) and "no words" in str(bad)
+
+
+def test_media_threads_run_at_a_lower_priority(recognizer):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("thread priorities are set on Linux only")
+    import os
+
+    app = create_app(recognizer, ServeLimits(media_nice=7), warm_up=False)
+    service = app.state.service
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    nice_of = lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # noqa: E731
+    try:
+        assert service.media_pool.submit(nice_of).result(10) == min(19, mine + 7)
+        assert service.light_pool.submit(nice_of).result(10) == mine
+    finally:
+        service.close()
+
+
+@pytest.mark.parametrize("value", [-1, 20, 2.5])
+def test_media_nice_must_be_a_nice_value(value):
+    with pytest.raises(ConfigError, match="media_nice"):
+        ServeLimits(media_nice=value)
+
+
+def test_serve_flags_set_the_batching_and_priority_settings():
+    import dataclasses
+
+    import argparse
+
+    from xmer.cli.serve import add_arguments
+    from xmer.serving.limits import load_limits
+
+    def limits(*argv):
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        args = parser.parse_args(list(argv))
+        return load_limits(None, {f.name: getattr(args, f.name) for f in dataclasses.fields(ServeLimits)})
+
+    assert limits() == ServeLimits() and ServeLimits().text_bf16 and ServeLimits().media_nice == 19
+    assert not limits("--no-text-bf16").text_bf16 and limits("--text-bf16").text_bf16
+    assert limits("--text-batch", "1", "--media-nice", "0") == ServeLimits(text_batch=1, media_nice=0)

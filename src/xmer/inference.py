@@ -231,6 +231,62 @@ class Recognizer:
             prediction.text_source, prediction.text = text_source, words
         return prediction, notes
 
+    def load_front_ends(self, asr: bool = True) -> dict[str, str]:
+        """Build now every extractor the model's media need, and Whisper for transcripts when
+        ``asr`` (the first request would otherwise wait for them). Returns modality -> what was
+        loaded, or why not (a front-end whose package is missing is skipped: its requests say so)."""
+        from xmer.errors import ConfigError
+        from xmer.features import get_extractor
+        from xmer.features.media import choose_extractors
+
+        loaded = {}
+        try:
+            chosen = choose_extractors(self.media_extractors())
+        except (DataError, ConfigError) as error:  # a toy model, or front-ends of another version
+            return {"all": f"not loaded: {error}"}
+        if asr and "text" in self.input_dims:
+            chosen["asr"] = "whisper"
+        for modality, name in chosen.items():
+            try:
+                if modality == "asr":
+                    from xmer.features.whisper import whisper_model
+
+                    whisper_model()
+                else:
+                    get_extractor(name)
+                loaded[modality] = name
+            except ConfigError as error:
+                loaded[modality] = f"not loaded: {error}"
+        return loaded
+
+    def predict_texts(self, texts: list[str], bf16: bool = False) -> list[Prediction]:
+        """``predict_media(text=t)[0]`` for each text, with the text front-end and the recogniser
+        each run once over all of them (what the server does with concurrent text requests).
+        Every prediction equals the text's own up to float rounding. ``bf16``: the text front-end
+        in bfloat16 where the CPU has it and the front-end offers it (faster; see
+        :meth:`xmer.features.text.MiniLM.many`).
+
+        Raises:
+            DataError: the first text that gives no features (empty of words), as
+                :meth:`predict_media` would; callers that must survive it go one text at a time.
+        """
+        from xmer.features import get_extractor
+        from xmer.features.media import choose_extractors
+
+        chosen = choose_extractors(self.media_extractors())
+        if "text" not in chosen or "text" not in self.input_dims:
+            raise DataError("this model does not read text")
+        extractor = get_extractor(chosen["text"])
+        try:
+            texts = [str(t) for t in texts]
+            arrays = extractor.many(texts, bf16=bf16)
+        except DataError as error:
+            raise DataError(f"no usable modality in the input (text: {error})") from None
+        predictions = self.predict_many([{"text": np.asarray(a, np.float32)} for a in arrays], ["text"] * len(texts))
+        for prediction, text in zip(predictions, texts):
+            prediction.text_source, prediction.text = "given", str(text)
+        return predictions
+
     def analyze(self, path: str | Path, **options) -> "Timeline":
         """The emotion over time of a video or audio file: a :class:`~xmer.timeline.Timeline` of
         segments, each with a fused and per-modality predictions, its words and its face.

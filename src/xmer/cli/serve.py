@@ -44,9 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default = f.default
         if f.name == "allowed_types":
             limits.add_argument(flag(f.name), type=lambda s: tuple(t.strip() for t in s.split(",") if t.strip()),
-                                help=f"{f.metadata['doc']} [{','.join(default)}]")
+                                help=f"{f.metadata['doc'].replace('%', '%%')} [{','.join(default)}]")
+        elif isinstance(default, bool):  # --text-bf16 / --no-text-bf16
+            limits.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{f.metadata['doc'].replace('%', '%%')} [{'on' if default else 'off'}]")
         else:
-            limits.add_argument(flag(f.name), type=type(default), help=f"{f.metadata['doc']} [{default}]")
+            limits.add_argument(flag(f.name), type=type(default), help=f"{f.metadata['doc'].replace('%', '%%')} [{default}]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,13 +112,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def load_service(settings: dict):
     """The recogniser (torch or ONNX) named by ``settings``."""
-    if settings["runtime"] == "onnx":
-        from xmer.onnx_runtime import OnnxRecognizer
+    from xmer.serving.media_workers import load_recognizer
 
-        return OnnxRecognizer.load(settings["run_dir"])
-    from xmer.inference import Recognizer
-
-    return Recognizer.load(settings["run_dir"])
+    return load_recognizer(settings["run_dir"], settings["runtime"])
 
 
 def app_from_environment():

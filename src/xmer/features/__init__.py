@@ -95,6 +95,18 @@ class Extractor:
     def __call__(self, source: Any) -> np.ndarray:  # (T, D) float32
         raise NotImplementedError
 
+    def many(self, sources: list, bf16: bool = False) -> list[np.ndarray]:
+        """``[self(s) for s in sources]``; an extractor whose model runs faster on a batch overrides
+        it (the server batches concurrent requests through it). Each result must equal what
+        ``self(s)`` gives, up to float rounding: an input's features never depend on the others.
+        ``bf16`` asks for bfloat16 arithmetic where the extractor offers it (others ignore it).
+
+        Raises:
+            DataError: the first input that cannot be read (callers that must survive one bad
+                input fall back to one call per input).
+        """
+        return [self(source) for source in sources]
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.modality} dim={self.dim}>"
 

@@ -222,6 +222,17 @@ class GloVe(Extractor):
 # MiniLM
 
 
+def bf16_native() -> bool:
+    """Whether this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX); where it
+    does not, bfloat16 would be emulated and slower than float32."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 class MiniLM(Extractor):
     """Last hidden states of all-MiniLM-L6-v2, one per word-piece (no [CLS]/[SEP]); (T, 384)."""
 
@@ -269,9 +280,43 @@ class MiniLM(Extractor):
                 pieces.append(self.reduce(states[0]))
         return self.combine(pieces)
 
+    def many(self, sources: list, bf16: bool = False, batch_size: int = 32) -> list[np.ndarray]:
+        """:meth:`__call__` for several texts, in padded forward passes of up to ``batch_size``
+        texts of similar length (about 2x faster per text than one at a time on a CPU). The
+        attention mask keeps padding out of every state, so each result equals the text's own
+        up to float rounding. Texts longer than one window go one at a time.
+
+        ``bf16``: run the model in bfloat16 where the CPU computes it natively (:func:`bf16_native`;
+        about 3x faster again, sentence vectors within cosine 0.9999 of float32's;
+        ``benchmarks/text_precision.py`` measures both and how often a prediction changes)."""
+        import torch
+
+        if bf16 and bf16_native():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self.many(sources, batch_size=batch_size)
+
+        texts = [as_transcript(source) for source in sources]
+        ids = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        out: list[np.ndarray | None] = [None] * len(texts)
+        short = sorted((i for i, row in enumerate(ids) if 0 < len(row) <= self.window), key=lambda i: len(ids[i]))
+        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        for start in range(0, len(short), batch_size):
+            rows = short[start : start + batch_size]
+            width = len(ids[rows[-1]]) + 2  # sorted by length: the last is the longest
+            window = torch.full((len(rows), width), self.tokenizer.pad_token_id)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, i in enumerate(rows):
+                window[r, : len(ids[i]) + 2] = torch.tensor([cls, *ids[i], sep])
+                mask[r, : len(ids[i]) + 2] = 1
+            with torch.no_grad():
+                states = self.model(input_ids=window, attention_mask=mask).last_hidden_state
+            for r, i in enumerate(rows):
+                out[i] = self.combine([self.reduce(states[r, : len(ids[i]) + 2])])
+        return [array if array is not None else self(source) for array, source in zip(out, sources)]
+
     def reduce(self, states) -> np.ndarray:
         """(n + 2, 384) states of one window with [CLS] and [SEP] -> what this extractor keeps of it."""
-        return states[1:-1].numpy()  # one state per word-piece
+        return states[1:-1].float().numpy()  # one state per word-piece
 
     def combine(self, pieces: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(pieces).astype(np.float32, copy=False)
@@ -290,7 +335,7 @@ class MiniLMSentence(MiniLM):
     pooled = True
 
     def reduce(self, states) -> np.ndarray:
-        return states.mean(0).numpy()[None]  # (1, 384); a window's tokens all attend (no padding)
+        return states.float().mean(0).numpy()[None]  # (1, 384); a window's tokens all attend (no padding)
 
     def combine(self, pieces: list[np.ndarray]) -> np.ndarray:
         mean = np.concatenate(pieces).mean(0, keepdims=True)  # long texts: the windows' mean

@@ -14,8 +14,10 @@ Every error is JSON ``{"error": "..."}`` with a status that says whose fault it 
 cannot be read (not JSON, bad base64, corrupt media), 413 over a limit, 415 a type the server does
 not take, 422 a readable request with wrong content (unknown field, wrong type, features of the
 wrong shape, nothing to predict from), 404/405 no such endpoint, 408/504 too slow, 500 xmer's own failure (the traceback goes to the log only). The event
-loop never predicts: uploads run in a small pool of threads and text or features in another, so a
-long clip never holds up the short requests, and no lock is held around any of it.
+loop never predicts: uploads are checked in media threads and predicted in media processes at a
+lower CPU priority (:mod:`xmer.serving.media_workers`); texts that arrive together are predicted in
+one batch (:mod:`xmer.serving.batching`) in a thread of their own, so a long clip never holds up the
+short requests, and no lock is held around any of it.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import gc
 import json
 import logging
+import os
+import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -41,8 +47,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from xmer.errors import XmerError
+from xmer.errors import DataError, XmerError
+from xmer.serving.batching import Batcher
 from xmer.serving.limits import ServeLimits
+from xmer.serving.media_workers import MediaWorkers, analyze_job, predict_media_job
 from xmer.serving.middleware import LimitsMiddleware
 from xmer.serving.uploads import FIELD_KINDS, RequestProblem, Upload, clean_name, save_upload
 
@@ -71,24 +79,60 @@ _PREDICT_BODY = {
 
 
 class Service:
-    """What the endpoints share: the recogniser, the limits and the two worker pools."""
+    """What the endpoints share: the recogniser, the limits, the worker pools and the media processes."""
 
     def __init__(self, recognizer, limits: ServeLimits, model_dir: str | Path | None = None, runtime: str = "torch"):
         from xmer.modelcard import card_metadata
 
         self.recognizer, self.limits, self.runtime = recognizer, limits, runtime
         self.card_metadata = card_metadata(model_dir) if model_dir else {}
-        self.media_pool = ThreadPoolExecutor(limits.media_threads, thread_name_prefix="xmer-media")
+        # Media processes need a model folder to load; without one (an app around an object built
+        # in Python), uploads are predicted in the media threads, at the lower priority.
+        separate = limits.media_processes > 0 and model_dir is not None
+        self.media_workers = MediaWorkers(model_dir, runtime, limits.media_processes, limits.media_nice) if separate else None
+        self.media_pool = ThreadPoolExecutor(limits.media_threads, thread_name_prefix="xmer-media", initializer=lower_priority,
+                                             initargs=(0 if separate else limits.media_nice,))
         self.light_pool = ThreadPoolExecutor(limits.light_threads, thread_name_prefix="xmer-light")
+        self.texts = Batcher(self.predict_texts, self.light_pool, limits.text_batch, consumers=limits.light_threads)
 
     async def run(self, pool: ThreadPoolExecutor, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     def close(self) -> None:
+        self.texts.close()
         self.media_pool.shutdown(wait=False, cancel_futures=True)
         self.light_pool.shutdown(wait=False, cancel_futures=True)
+        if self.media_workers is not None:
+            self.media_workers.close()
+
+    def heavy(self, job, *args):
+        """``job(recognizer, *args)`` in a media process, or here when there is none."""
+        if self.media_workers is not None:
+            return self.media_workers.run(job, *args)
+        return job(self.recognizer, *args)
+
+    def load_front_ends(self) -> dict[str, str]:
+        if self.media_workers is not None:
+            return self.media_workers.warm_up()
+        return self.recognizer.load_front_ends()
 
     # -- the work, in a pool thread -------------------------------------------------------------
+
+    def predict_texts(self, texts: list[str]) -> list[dict | Exception]:
+        """The answers to a batch of text-only requests, in order; a text that fails gets its own
+        exception, the others their answers (then each text goes alone, as :meth:`predict_media`)."""
+        if len(texts) > 1:
+            try:
+                return [{**p.to_json(), "notes": {}} for p in self.recognizer.predict_texts(texts, bf16=self.limits.text_bf16)]
+            except DataError:  # one bad text (or a model that reads no text): find out which, one by one
+                pass
+        answers: list[dict | Exception] = []
+        for text in texts:
+            try:
+                answers.append(self.predict_media([], text))
+            except Exception as error:
+                answers.append(error)
+        return answers
 
     def predict_features(self, raw: Any) -> dict:
         features = _features(raw, self.limits)
@@ -102,27 +146,22 @@ class Service:
         """``files``: (field, bytes or file object, client file name). The uploads live in a
         temporary folder removed before this returns, whatever happens."""
         if not files:  # text alone: no folder to make
-            prediction, notes = self.recognizer.predict_media(text=text)
-            return {**prediction.to_json(), "notes": notes}
+            return predict_media_job(self.recognizer, {}, text)
         with tempfile.TemporaryDirectory(prefix="xmer-serve-") as tmp:
             uploads = [save_upload(field, data, name, Path(tmp), self.limits) for field, data, name in files]
-            media = _inputs(uploads)
-            prediction, notes = self.recognizer.predict_media(**media, text=text)
-            out = prediction.to_json()
+            out = self.heavy(predict_media_job, _inputs(uploads), text)
             out["sources"] = {u.input: u.name for u in uploads}  # what the client called each file
-        return {**out, "notes": notes}
+        return out
 
     def analyze(self, field: str, data: Any, name: str | None) -> dict:
         with tempfile.TemporaryDirectory(prefix="xmer-analyze-") as tmp:
             upload = save_upload(field, data, name, Path(tmp), self.limits)
             if upload.type.kind == "image":
                 raise RequestProblem(415, f"'{field}' ({upload.name}): /analyze takes a video or an audio file, not an image")
-            analyze = getattr(self.recognizer, "analyze", None)
-            if analyze is None:  # the timeline issue adds Recognizer.analyze; until then, one prediction for the clip
-                prediction, notes = self.recognizer.predict_media(**_inputs([upload]))
-                return {"kind": "clip", **prediction.to_json(), "notes": notes, "sources": {upload.input: upload.name}}
-            timeline = analyze(upload.path)
-            return {"kind": "timeline", **timeline.to_json(), "picture": _timeline_picture(timeline, Path(tmp))}
+            out = self.heavy(analyze_job, upload.input, upload.path, Path(tmp))
+            if out["kind"] == "clip":
+                out["sources"] = {upload.input: upload.name}
+            return out
 
 
 def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | Path | None = None,
@@ -141,11 +180,22 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
 
     @asynccontextmanager
     async def lifespan(app):
+        if warm_up:
+            # The media front-ends load in a media thread: threads a library starts there (Whisper's
+            # workers) inherit its lower priority. Loading them before the first request also keeps
+            # a model load, which may hold Python's GIL, from stalling every request of the process.
+            for modality, what in (await service.run(service.media_pool, service.load_front_ends)).items():
+                if what.startswith("not loaded"):
+                    log.warning("%s front-end %s", modality, what)
         if warm_up and "text" in recognizer.input_dims and recognizer.card.get("extractors", {}).get("text"):
             try:
-                await service.run(service.light_pool, service.predict_media, [], "hello")
+                await service.run(service.light_pool, service.predict_texts, ["hello", "good morning"])
             except Exception as error:  # a model without usable text extraction still serves the rest
                 log.warning("warm-up prediction failed: %s", error)
+        # What is loaded now lives as long as the process: keep it out of the garbage collector's
+        # full passes, which otherwise walk the model's objects and stall every request in flight.
+        gc.collect()
+        gc.freeze()
         yield
         service.close()
 
@@ -220,8 +270,9 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
             raise RequestProblem(415, f"send multipart/form-data or application/json, not {kind or 'no Content-Type'}")
         if not files and text is None:
             raise RequestProblem(422, "empty request: give text, video, audio, image, file or features")
-        pool = service.media_pool if files else service.light_pool
-        return await service.run(pool, service.predict_media, files, text)
+        if not files:  # text alone: batched with the other texts waiting
+            return await service.texts.submit(text)
+        return await service.run(service.media_pool, service.predict_media, files, text)
 
     @app.post("/analyze", summary="The emotion over time of one video or audio file",
               openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -355,15 +406,14 @@ def _inputs(uploads: list[Upload]) -> dict[str, Path]:
     return media
 
 
-def _timeline_picture(timeline, folder: Path) -> str | None:
-    """The timeline drawn as a PNG data URL (None when this xmer cannot draw one)."""
-    try:
-        from xmer.timeline_report import write_timeline
-    except ImportError:
-        return None
-    write_timeline(timeline, folder / "report")
-    picture = folder / "report" / "timeline.png"
-    return "data:image/png;base64," + base64.b64encode(picture.read_bytes()).decode() if picture.is_file() else None
+def lower_priority(nice: int) -> None:
+    """Lower the CPU priority of the calling thread by ``nice`` (Linux: a thread's nice is its own,
+    and the threads it starts, such as a media library's workers, inherit it). Elsewhere, nothing."""
+    if nice and hasattr(os, "setpriority") and sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
+        except OSError as error:  # e.g. a sandbox that forbids it: serve anyway, at equal priority
+            log.warning("cannot lower the priority of the media threads (%s)", error)
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:

@@ -34,14 +34,28 @@ class ServeLimits:
     max_feature_steps: int = doc(10000, "most rows (T) of one modality in a 'features' body (413 above it)")
     request_timeout_s: float = doc(60.0, "a request not answered within this many seconds gets 504 (408 while its body is still arriving)")
     allowed_types: tuple = doc(tuple(MEDIA_TYPES), "upload formats accepted, decided from the content (415 otherwise): " + ", ".join(MEDIA_TYPES))
-    media_threads: int = doc(1, "uploads decoded and predicted at once per worker process (the rest wait their turn)")
-    light_threads: int = doc(2, "text and feature predictions at once per worker process, in their own pool so clips never hold them up")
+    media_threads: int = doc(1, "uploads handled at once per worker process (the rest wait their turn)")
+    media_processes: int = doc(1, "processes per worker process that decode, read and predict uploads, apart from the worker's "
+                                  "Python and at the media_nice priority, so a clip never stalls a text; 0: in the worker's media threads")
+    light_threads: int = doc(1, "text batches and feature predictions at once per worker process, in their own pool so clips never "
+                                "hold them up (one per process: use --workers for more cores)")
     max_connections: int = doc(512, "open connections and requests per worker process before new ones get 503")
+    text_batch: int = doc(32, "most text requests answered in one batch (those waiting while a batch runs form the next; 1 turns batching off)")
+    text_bf16: bool = doc(True, "run the text front-end in bfloat16 where the CPU computes it natively (3x faster; 0.26% of "
+                                "predicted labels differ from float32's on 1,909 real test texts, benchmarks/text_precision.py)")
+    media_nice: int = doc(19, "how much lower the CPU priority of the work on uploads is (Linux nice, 0-19), so that "
+                              "short text requests go first; 0 treats them alike")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name != "allowed_types" and not value > 0:
+            if f.name == "media_nice":
+                if not (isinstance(value, int) and 0 <= value <= 19):
+                    raise ConfigError(f"serve limit media_nice must be a whole number from 0 to 19, got {value!r}")
+            elif f.name == "media_processes":
+                if not (isinstance(value, int) and value >= 0):
+                    raise ConfigError(f"serve limit media_processes must be a whole number, 0 or more, got {value!r}")
+            elif f.name not in ("allowed_types", "text_bf16") and not value > 0:
                 raise ConfigError(f"serve limit {f.name} must be positive, got {value!r}")
         unknown = sorted(set(self.allowed_types) - set(MEDIA_TYPES))
         if unknown:
