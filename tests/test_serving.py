@@ -29,6 +29,7 @@ from xmer.errors import ConfigError, DataError  # noqa: E402
 from xmer.inference import DEFAULT_MODEL, Recognizer  # noqa: E402
 from xmer.serving.app import create_app  # noqa: E402
 from xmer.serving.limits import ServeLimits  # noqa: E402
+from xmer.serving.protocol import JsonErrorsH11Protocol  # noqa: E402
 
 TEXT = "I am so happy today, this is wonderful"
 
@@ -62,7 +63,7 @@ class LiveServer:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", timeout_keep_alive=5, backlog=2048)
+        config = uvicorn.Config(app, log_level="warning", timeout_keep_alive=5, backlog=2048, http=JsonErrorsH11Protocol)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
@@ -318,6 +319,8 @@ def test_a_negative_or_non_numeric_content_length_is_a_400_not_a_read_to_the_end
         t0 = time.perf_counter()
         response = live.raw(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " + value + b"\r\n\r\n{}", wait=5)
         assert status_of(response) == 400 and time.perf_counter() - t0 < 4, (value, response[:200])
+        head, _, body = response.partition(b"\r\n\r\n")
+        assert b"application/json" in head.lower() and "malformed HTTP request" in json.loads(body)["error"], response[:300]
 
 
 def test_a_client_that_goes_away_mid_body_is_not_a_server_error(live, caplog):
@@ -397,6 +400,11 @@ def test_xmer_serve_command_answers_until_stopped():
                 time.sleep(0.5)
         r = httpx.post(url + "/predict", json={"text": "far too long a text"}, timeout=30)
         assert r.status_code == 413 and "limit of 10" in r.json()["error"]  # the flag reached the worker
+        host, port = url.split("//")[1].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as s:  # uvicorn runs xmer's protocol
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+            answer = s.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 400") and b'"error": "malformed HTTP request' in answer, answer
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0

@@ -73,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     os.environ[SETTINGS_ENV] = json.dumps(settings)
     import uvicorn
 
+    from xmer.serving.protocol import JsonErrorsH11Protocol
+
     config = uvicorn.Config("xmer.cli.serve:app_from_environment", factory=True, fd=sock.fileno(), workers=args.workers,
+                            http=JsonErrorsH11Protocol,
                             backlog=2048, limit_concurrency=limits.max_connections, timeout_keep_alive=5,
                             log_level="warning")
     server = uvicorn.Server(config)
