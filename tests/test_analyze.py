@@ -281,6 +281,33 @@ def test_batch_predictions_keep_order_and_report_bad_items(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {k: v for k, v in rows[0].items() if k != "id"}
 
 
+@pytest.mark.parametrize("bad", [False, True])
+def test_batch_texts_predicted_together_equal_one_at_a_time(tmp_path, capsys, monkeypatch, bad):
+    """Items with text alone are predicted in batches; each answer is its own, and a text that
+    fails gets its error while the others of its batch keep theirs."""
+    from xmer.inference import Recognizer
+
+    batches = []
+    original = Recognizer.predict_texts
+    monkeypatch.setattr(Recognizer, "predict_texts", lambda self, texts, **kw: batches.append(len(texts)) or original(self, texts, **kw))
+    texts = ["what a wonderful surprise", "I hate waiting in the rain", "   " if bad else "fine", "that frightened me", "okay"]
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    out = tmp_path / "predictions.jsonl"
+    assert main(["predict", "--batch", str(items), "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [0, 1, 2, 3, 4] and batches == [5]  # one batch for the five
+    assert ("empty text" in rows[2].get("error", "")) == bad
+    for row, text in zip(rows, texts):
+        if "error" in row:
+            continue
+        capsys.readouterr()
+        assert main(["predict", "--text", text, "--json"]) == 0
+        alone = json.loads(capsys.readouterr().out)
+        assert row["prediction"] == alone["prediction"] and row["text"] == text and row["notes"] == {}
+        assert max(abs(row["probabilities"][k] - alone["probabilities"][k]) for k in alone["probabilities"]) < 1e-5
+
+
 @pytest.mark.real_data
 @needs_speech
 def test_analyze_real_ravdess_speech(shared_data, tmp_path):
