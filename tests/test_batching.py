@@ -32,41 +32,35 @@ class Work:
         return [ValueError(f"negative: {i}") if i < 0 else 2 * i for i in items]
 
 
-def test_requests_waiting_behind_a_batch_are_answered_together_in_order():
+def behind_a_running_batch(max_batch: int, first: int, rest: list[int]) -> tuple[Work, int, list]:
+    """Submit ``first``; while its batch runs, submit ``rest``; then let the work go on. Returns
+    the work (its batches) and the answers."""
     work = Work()
     with ThreadPoolExecutor(1) as pool:
-        batcher = Batcher(work, pool, max_batch=32)
+        batcher = Batcher(work, pool, max_batch=max_batch)
 
         async def main():
-            first = asyncio.ensure_future(batcher.submit(1))
+            head = asyncio.ensure_future(batcher.submit(first))
             await asyncio.get_running_loop().run_in_executor(None, work.first_started.wait, 10)
-            rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(2, 12)]
-            await asyncio.sleep(0.05)  # all ten are queued while the first batch runs
+            tail = [asyncio.ensure_future(batcher.submit(i)) for i in rest]
+            await asyncio.sleep(0.05)  # all of them are queued while the first batch runs
             work.release.set()
-            return await first, await asyncio.gather(*rest)
+            return await head, await asyncio.gather(*tail)
 
-        first, rest = run(main())
+        head, tail = run(main())
         batcher.close()
+    return work, head, tail
+
+
+def test_requests_waiting_behind_a_batch_are_answered_together_in_order():
+    work, first, rest = behind_a_running_batch(32, 1, list(range(2, 12)))
     assert first == 2 and rest == [2 * i for i in range(2, 12)]
     assert work.batches == [[1], list(range(2, 12))]  # alone at once, then the ten that waited in one batch
 
 
 def test_batches_are_capped_at_max_batch():
-    work = Work()
-    with ThreadPoolExecutor(1) as pool:
-        batcher = Batcher(work, pool, max_batch=4)
-
-        async def main():
-            first = asyncio.ensure_future(batcher.submit(0))
-            await asyncio.get_running_loop().run_in_executor(None, work.first_started.wait, 10)
-            rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 11)]
-            await asyncio.sleep(0.05)
-            work.release.set()
-            await first
-            return await asyncio.gather(*rest)
-
-        assert run(main()) == [2 * i for i in range(1, 11)]
-        batcher.close()
+    work, _, rest = behind_a_running_batch(4, 0, list(range(1, 11)))
+    assert rest == [2 * i for i in range(1, 11)]
     assert [len(b) for b in work.batches] == [1, 4, 4, 2]
 
 
