@@ -15,6 +15,7 @@ import matplotlib
 import numpy as np
 import pytest
 
+from media_writer import write_av
 from xmer.cli import main
 from xmer.features.asr import Utterance, speech_available
 from xmer.features.tracking import IoUTracker, iou
@@ -41,28 +42,7 @@ def speak(text: str, path: Path) -> tuple[np.ndarray, int]:
 
 def write_clip(path: Path, frames, wave: np.ndarray | None = None, rate: int = 22_050, fps: int = 10) -> Path:
     """An MPEG-4 640x480 video of ``frames`` (grey (480, 640) uint8 arrays) with ``wave`` muxed in as AAC."""
-    av = pytest.importorskip("av")
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("mpeg4", rate=fps)
-        video.width, video.height, video.pix_fmt = 640, 480, "yuv420p"
-        track = None
-        if wave is not None:
-            track = out.add_stream("aac", rate=rate)
-            track.layout = "mono"
-        for grey in frames:
-            for packet in video.encode(av.VideoFrame.from_ndarray(np.repeat(grey[:, :, None], 3, axis=2), format="rgb24")):
-                out.mux(packet)
-        for packet in video.encode():
-            out.mux(packet)
-        if track is not None:
-            for start in range(0, len(wave), 1024):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[None, start : start + 1024]), format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = rate, start
-                for packet in track.encode(frame):
-                    out.mux(packet)
-            for packet in track.encode():
-                out.mux(packet)
-    return path
+    return write_av(path, frames, fps, (640, 480), wave, rate)
 
 
 def face_frame(faces: int = 1) -> np.ndarray:

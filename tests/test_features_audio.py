@@ -14,6 +14,7 @@ import pytest
 sf = pytest.importorskip("soundfile")
 av = pytest.importorskip("av")
 
+from media_writer import write_av  # noqa: E402
 from xmer.errors import ConfigError, DataError  # noqa: E402
 from xmer.features import EXTRACTORS, ModalityAbsent, get_extractor  # noqa: E402
 from xmer.features.audio import HOP, WINDOW, load_audio, mel_filterbank, resample  # noqa: E402
@@ -31,29 +32,8 @@ def tone(seconds=1.0, rate=16_000, freq=440.0, amp=0.3, channels=1, seed=0) -> n
 
 def write_video(path: Path, seconds=1.0, audio: np.ndarray | None = None, rate=44_100) -> Path:
     """A small MPEG-4 video (grey frames, 25 fps), with ``audio`` (N, 2) muxed in as AAC if given."""
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("mpeg4", rate=25)
-        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
-        track = None
-        if audio is not None:
-            track = out.add_stream("aac", rate=rate)
-            track.layout = "stereo"
-        for i in range(int(seconds * 25)):
-            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), 8 * i % 255, np.uint8), format="rgb24")
-            for packet in video.encode(frame):
-                out.mux(packet)
-        for packet in video.encode():
-            out.mux(packet)
-        if track is not None:
-            for start in range(0, audio.shape[0], 1024):
-                piece = np.ascontiguousarray(audio[start : start + 1024].T)
-                frame = av.AudioFrame.from_ndarray(piece, format="fltp", layout="stereo")
-                frame.sample_rate, frame.pts = rate, start
-                for packet in track.encode(frame):
-                    out.mux(packet)
-            for packet in track.encode():
-                out.mux(packet)
-    return path
+    frames = (np.full((120, 160, 3), 8 * i % 255, np.uint8) for i in range(int(seconds * 25)))
+    return write_av(path, frames, 25, (160, 120), audio, rate)
 
 
 def dominant_frequency(wave: np.ndarray, rate=16_000) -> float:

@@ -11,6 +11,7 @@ import matplotlib
 import numpy as np
 import pytest
 
+from media_writer import write_av
 from xmer.cli import main
 from xmer.data.dataset import DatasetInfo
 from xmer.data.store import building, write_manifest
@@ -80,30 +81,12 @@ def test_predict_from_text_alone_imagines_the_rest(media_run, capsys):
 
 def write_video(path: Path, seconds: float = 1.0, with_face: bool = True, rate: int = 16_000) -> Path:
     """A 640x480 MPEG-4 clip of the face photo (or a blank frame), with a tone muxed in as AAC."""
-    face = cv2.resize(cv2.imread(str(PHOTO), cv2.IMREAD_GRAYSCALE), (240, 280))
     grey = np.full((480, 640), 120, np.uint8)
     if with_face:
-        grey[100:380, 200:440] = face
+        grey[100:380, 200:440] = cv2.resize(cv2.imread(str(PHOTO), cv2.IMREAD_GRAYSCALE), (240, 280))
     t = np.arange(int(seconds * rate)) / rate
     audio = np.repeat((0.3 * np.sin(2 * np.pi * 230 * t))[:, None], 2, axis=1).astype(np.float32)
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("mpeg4", rate=10)
-        video.width, video.height, video.pix_fmt = 640, 480, "yuv420p"
-        track = out.add_stream("aac", rate=rate)
-        track.layout = "stereo"
-        for _ in range(int(seconds * 10)):
-            for packet in video.encode(av.VideoFrame.from_ndarray(np.repeat(grey[:, :, None], 3, axis=2), format="rgb24")):
-                out.mux(packet)
-        for packet in video.encode():
-            out.mux(packet)
-        for start in range(0, len(audio), 1024):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[start : start + 1024].T), format="fltp", layout="stereo")
-            frame.sample_rate, frame.pts = rate, start
-            for packet in track.encode(frame):
-                out.mux(packet)
-        for packet in track.encode():
-            out.mux(packet)
-    return path
+    return write_av(path, [grey] * int(seconds * 10), 10, (640, 480), audio, rate)
 
 
 def test_predict_from_a_video_with_its_audio_track_and_text(media_run, tmp_path, capsys):
