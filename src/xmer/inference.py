@@ -37,6 +37,8 @@ DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
 
 WEIGHTS_FILE = "model.safetensors"
 """An exported model folder's weights (float16, safetensors; config and bookkeeping in its header)."""
+ENSEMBLE_FILE = "ensemble.json"
+"""In a model folder made by :func:`export_ensemble`: the member folders under ``members/``."""
 
 
 def export_model(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
@@ -74,6 +76,39 @@ def export_model(run_dir: str | Path, out_dir: str | Path, overwrite: bool = Fal
         if CARD_FILE not in texts:
             metrics = json.loads(texts["metrics.json"]) if "metrics.json" in texts else None
             (tmp / CARD_FILE).write_text(render_card(card, metrics, out_dir.resolve().name))
+    return out_dir
+
+
+def export_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: bool = False) -> Path:
+    """One model folder of several runs (or exported models) of one configuration, predicting with
+    their calibrated probabilities averaged: each exported as :func:`export_model` does into
+    ``members/<i>/``, ``ensemble.json`` listing them, and ``model.json`` and ``MODEL_CARD.md`` of the
+    first with the members named. Built in a temporary sibling and renamed into place.
+
+    Raises:
+        DataError: fewer than two runs, a run that is not one, or members whose labels, inputs or
+            extractors differ.
+    """
+    from xmer.guard import building
+    from xmer.modelcard import CARD_FILE
+    from xmer.training.checkpoint import write_json
+
+    run_dirs, out_dir = [Path(r) for r in run_dirs], Path(out_dir)
+    if len(run_dirs) < 2:
+        raise DataError("an ensemble needs at least two runs")
+    with building(out_dir, overwrite=overwrite, kind="export") as tmp:
+        names = []
+        for i, run_dir in enumerate(run_dirs):
+            export_model(run_dir, tmp / "members" / str(i))
+            names.append(str(i))
+        write_json(tmp / ENSEMBLE_FILE, {"members": names, "runs": [r.resolve().name for r in run_dirs]})
+        card = {**read_json(tmp / "members" / "0" / "model.json"), "ensemble": {"members": len(names), "runs": [r.resolve().name for r in run_dirs]}}
+        write_json(tmp / "model.json", card)
+        first_card = (tmp / "members" / "0" / CARD_FILE).read_text()
+        (tmp / CARD_FILE).write_text(first_card + f"\n\n## Ensemble\n\nThis model averages the calibrated probabilities of "
+                                     f"{len(names)} members (`members/`), runs {', '.join(card['ensemble']['runs'])}; "
+                                     f"the card above is the first member's.\n")
+        Recognizer._load_ensemble(tmp, "cpu")  # members of one configuration, or a clear error before anything is kept
     return out_dir
 
 
@@ -136,6 +171,8 @@ class Recognizer:
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise DataError(f"run folder not found: {run_dir}")
+        if (run_dir / ENSEMBLE_FILE).is_file():
+            return cls._load_ensemble(run_dir, device)
         card = read_json(run_dir / "model.json")
         payload = _read_model(run_dir, checkpoint)
         config = from_dict(Config, payload["config"])
@@ -146,6 +183,25 @@ class Recognizer:
         model.load_state_dict(weights)  # float16 weights of an exported model are cast on copy
         model.temperature = float(card.get("temperature", 1.0))  # fitted on validation after training
         return cls(model, card, config, device)
+
+    @classmethod
+    def _load_ensemble(cls, folder: Path, device: str) -> "Recognizer":
+        """A folder made by ``export_ensemble``: its members, averaged (:class:`~xmer.models.ensemble.Ensemble`)."""
+        from xmer.models.ensemble import Ensemble
+
+        listing = read_json(folder / ENSEMBLE_FILE)
+        names = listing.get("members") if isinstance(listing, dict) else None
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n and "/" not in n and ".." not in n for n in names):
+            raise DataError(f"{folder / ENSEMBLE_FILE}: expected {{\"members\": [folder names under members/]}}")
+        members = [cls.load(folder / "members" / name, device=device) for name in names]
+        first = members[0]
+        for name, member in zip(names[1:], members[1:]):
+            for key in ("labels", "input_dims", "extractors", "multi_label"):
+                if member.card.get(key) != first.card.get(key):
+                    raise DataError(f"{folder}: member {name} has other {key} than member {names[0]}; an ensemble's members "
+                                    f"must be models of one configuration")
+        card = read_json(folder / "model.json") if (folder / "model.json").is_file() else dict(first.card)
+        return cls(Ensemble([m.model for m in members]), card, first.config, device)
 
     # -- predicting ---------------------------------------------------------------------------
 

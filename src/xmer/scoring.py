@@ -43,6 +43,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
         return compute_metrics(y_true, scores, labels, data.multi_label)
 
     metrics = run()
+    single = hasattr(recognizer.model, "recognizer")  # an ensemble scores as a whole: no left-out or translator diagnostics
     if recognizer.model.temperature != 1.0:  # the same model before calibration, for the ECE it had
         temperature, recognizer.model.temperature = recognizer.model.temperature, 1.0
         metrics["ece_uncalibrated"] = run().get("ece")
@@ -53,10 +54,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
     if subsets:
         usable = [s for s in SUBSETS if set(s) <= set(recognizer.input_dims)]
         metrics["subsets"] = {subset_name(s): run(s) for s in usable}
-        if recognizer.model.can_imagine():
+        if single and recognizer.model.can_imagine():
             # The same recogniser with the missing modalities left out instead of imagined.
             metrics["subsets_left_out"] = {subset_name(s): run(s, recognizer.model.recognizer) for s in usable}
-    if recognizer.model.can_imagine():
+    if single and recognizer.model.can_imagine():
         from xmer.evaluation.diagnostics import translation_diagnostics
 
         # On validation, as a training diagnostic; the test split stays for the headline numbers.
@@ -79,7 +80,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
         lines += ["## Modality subsets at test time (other modalities withheld"
                   + (", then imagined by the translators)" if imagine else ")"), "",
                   format_comparison(metrics["subsets"]), ""]
-        if imagine:
+        if "subsets_left_out" in metrics:
             lines += ["The same model with the withheld modalities left out (not imagined):", "",
                       format_comparison(metrics["subsets_left_out"]), ""]
     if metrics.get("translation"):

@@ -1,4 +1,5 @@
-"""``xmer export RUN_DIR --out DIR [--onnx]`` and ``xmer export visual_frontend.pt --out DIR``"""
+"""``xmer export RUN_DIR --out DIR [--onnx]``, ``xmer export RUN_DIR RUN_DIR ... --out DIR`` (an ensemble)
+and ``xmer export visual_frontend.pt --out DIR``"""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="run folder written by xmer train (its best checkpoint is exported), or a model "
                                         "folder or visual front-end .pt of an older xmer, converted to safetensors")
+    parser.add_argument("more_runs", nargs="*", metavar="RUN_DIR",
+                        help="more runs of the same configuration (other seeds): one model averaging their probabilities")
     parser.add_argument("--out", required=True, help="folder for the exported model (xmer predict OUT ... loads it); not inside the run")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
     parser.add_argument("--onnx", action="store_true",
@@ -27,6 +30,17 @@ def run(args: argparse.Namespace) -> int:
 
         written = convert_legacy_weights(source, Path(args.out))
         print(f"converted {source} -> {', '.join(str(p) for p in written)} (safetensors; the extractor id is kept)")
+        return 0
+    if args.more_runs:
+        from xmer.errors import ConfigError
+        from xmer.inference import export_ensemble
+
+        if args.onnx:
+            raise ConfigError("--onnx exports one model; an ensemble of several runs has no ONNX form yet")
+        runs = [args.run_dir, *args.more_runs]
+        out = export_ensemble(runs, args.out, overwrite=args.overwrite)
+        size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+        print(f"exported an ensemble of {len(runs)} runs -> {out} ({size / 1e6:.1f} MB); predictions average their probabilities")
         return 0
     from xmer.inference import export_model
 

@@ -1,0 +1,93 @@
+"""Ensembles (`xmer export RUN RUN ... --out DIR`, `xmer.models.ensemble.Ensemble`): one model
+folder whose predictions are the mean of its members' calibrated probabilities."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from xmer.cli import main
+from xmer.config import load_config
+from xmer.errors import DataError
+from xmer.inference import Recognizer, export_ensemble
+from xmer.training.trainer import Trainer
+
+TINY = ["model.d_model=16", "model.d_ff=16", "model.heads=2", "model.fusion_length=4", "model.max_encoder_steps=8",
+        "translator.hidden=16", "translator.latent=8", "translator.step_disc_hidden=8",
+        "data.toy.trimodal=24", "data.toy.bimodal=8", "data.toy.unimodal=8", "data.toy.valid=16", "data.toy.test=8",
+        "data.batch_size=8", "train.progress=false", "train.epochs=1"]
+
+
+@pytest.fixture(scope="module")
+def ensemble(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ensemble")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XMER_CACHE", str(root / "cache"))
+        for seed in (1, 2):
+            Trainer(load_config(None, TINY + [f"train.seed={seed}"]), root / f"run{seed}").fit()
+    assert main(["export", str(root / "run1"), str(root / "run2"), "--out", str(root / "model")]) == 0
+    return root
+
+
+def inputs(recognizer: Recognizer) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    full = {m: rng.standard_normal((5, d)).astype(np.float32) for m, d in recognizer.input_dims.items()}
+    return [full, {"text": full["text"]}, {"visual": full["visual"][:2], "audio": full["audio"]}]
+
+
+def test_an_ensemble_predicts_the_mean_of_its_members(ensemble):
+    model = Recognizer.load(ensemble / "model")
+    members = [Recognizer.load(ensemble / "model" / "members" / name) for name in ("0", "1")]
+    for item in inputs(model):
+        together = model.predict(item)
+        alone = [m.predict(item) for m in members]
+        for label in model.labels:
+            assert together.probabilities[label] == pytest.approx(np.mean([a.probabilities[label] for a in alone]), abs=2e-6)
+        assert together.observed == alone[0].observed and together.imagined == alone[0].imagined
+    assert json.loads((ensemble / "model" / "ensemble.json").read_text())["members"] == ["0", "1"]
+    assert "## Ensemble" in (ensemble / "model" / "MODEL_CARD.md").read_text()
+
+
+def test_the_cli_predicts_with_an_ensemble_folder(ensemble, tmp_path, capsys):
+    model = Recognizer.load(ensemble / "model")
+    np.savez(tmp_path / "f.npz", **inputs(model)[0])
+    capsys.readouterr()
+    assert main(["predict", str(ensemble / "model"), "--features", str(tmp_path / "f.npz"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["probabilities"] == pytest.approx(model.predict(inputs(model)[0]).probabilities, abs=1e-6)
+
+
+def test_members_of_other_labels_are_refused_and_one_run_is_not_an_ensemble(ensemble, tmp_path):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(ensemble / "model", copy)
+    card = json.loads((copy / "members" / "1" / "model.json").read_text())
+    card["labels"] = card["labels"][::-1]
+    (copy / "members" / "1" / "model.json").write_text(json.dumps(card))
+    with pytest.raises(DataError, match="member 1 has other labels"):
+        Recognizer.load(copy)
+    with pytest.raises(DataError, match="at least two runs"):
+        export_ensemble([ensemble / "run1"], tmp_path / "one")
+    (copy / "ensemble.json").write_text('{"members": ["../../run1"]}')
+    with pytest.raises(DataError, match="expected"):
+        Recognizer.load(copy)
+
+
+def test_an_ensemble_has_no_onnx_form_yet(ensemble, tmp_path, capsys):
+    assert main(["export", str(ensemble / "run1"), str(ensemble / "run2"), "--out", str(tmp_path / "m"), "--onnx"]) == 2
+    assert "no ONNX form" in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+def test_an_ensemble_folder_is_evaluated_as_a_whole(ensemble, tmp_path):
+    import shutil
+
+    from xmer.scoring import evaluate_run
+
+    shutil.copytree(ensemble / "model", tmp_path / "model")
+    metrics = evaluate_run(tmp_path / "model", "test")
+    assert 0 <= metrics["accuracy"] <= 1 and len(metrics["subsets"]) == 7
+    assert "subsets_left_out" not in metrics and "translation" not in metrics  # per-member diagnostics only
+    assert (tmp_path / "model" / "report.md").is_file()
