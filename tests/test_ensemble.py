@@ -39,12 +39,16 @@ def inputs(recognizer: Recognizer) -> list[dict[str, np.ndarray]]:
 
 def test_an_ensemble_predicts_the_mean_of_its_members(ensemble):
     model = Recognizer.load(ensemble / "model")
+    card = json.loads((ensemble / "model" / "model.json").read_text())
+    temperature = card["temperature"]  # of the average, fitted on the toy set's validation split at export
+    assert model.model.temperature == temperature and card["calibration"]["split"] == "valid"
     members = [Recognizer.load(ensemble / "model" / "members" / name) for name in ("0", "1")]
     for item in inputs(model):
         together = model.predict(item)
         alone = [m.predict(item) for m in members]
-        for label in model.labels:
-            assert together.probabilities[label] == pytest.approx(np.mean([a.probabilities[label] for a in alone]), abs=2e-6)
+        mean = np.array([np.mean([a.probabilities[label] for a in alone]) for label in model.labels])
+        expected = np.exp(np.log(mean) / temperature) / np.exp(np.log(mean) / temperature).sum()
+        assert [together.probabilities[label] for label in model.labels] == pytest.approx(expected, abs=2e-5)
         assert together.observed == alone[0].observed and together.imagined == alone[0].imagined
     assert json.loads((ensemble / "model" / "ensemble.json").read_text())["members"] == ["0", "1"]
     assert "## Ensemble" in (ensemble / "model" / "MODEL_CARD.md").read_text()

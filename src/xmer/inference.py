@@ -83,7 +83,9 @@ def export_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: 
     """One model folder of several runs (or exported models) of one configuration, predicting with
     their calibrated probabilities averaged: each exported as :func:`export_model` does into
     ``members/<i>/``, ``ensemble.json`` listing them, and ``model.json`` and ``MODEL_CARD.md`` of the
-    first with the members named. Built in a temporary sibling and renamed into place.
+    first with the members named. When the dataset the runs were trained on is here, a temperature
+    for the average is fitted on its validation split (``model.json``: ``temperature``,
+    ``calibration``). Built in a temporary sibling and renamed into place.
 
     Raises:
         DataError: fewer than two runs, a run that is not one, or members whose labels, inputs or
@@ -108,8 +110,38 @@ def export_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: 
         (tmp / CARD_FILE).write_text(first_card + f"\n\n## Ensemble\n\nThis model averages the calibrated probabilities of "
                                      f"{len(names)} members (`members/`), runs {', '.join(card['ensemble']['runs'])}; "
                                      f"the card above is the first member's.\n")
-        Recognizer._load_ensemble(tmp, "cpu")  # members of one configuration, or a clear error before anything is kept
+        ensemble = Recognizer._load_ensemble(tmp, "cpu")  # members of one configuration, or a clear error before anything is kept
+        calibration = _calibrate(ensemble)
+        if calibration:
+            write_json(tmp / "model.json", {**card, **calibration})
     return out_dir
+
+
+def _calibrate(recognizer: "Recognizer") -> dict:
+    """``{"temperature", "calibration"}`` fitted on the validation split of the dataset the model was
+    trained on (as training does for a run: averaging calibrated members leaves the mean
+    underconfident); empty when that dataset is not here or is multi-label."""
+    from xmer.data.from_config import open_dataset
+    from xmer.evaluation.calibration import expected_calibration_error, fit_temperature, softmax
+    from xmer.evaluation.evaluate import predict_records
+
+    try:
+        data = open_dataset(recognizer.config)
+        records = data.split("valid")
+    except DataError:
+        return {}
+    if data.multi_label or not records or list(data.labels) != recognizer.labels:
+        return {}
+    recognizer.model.temperature = 1.0
+    y_true, probs = predict_records(recognizer.model, data, records, recognizer.config.data.batch_size,
+                                    recognizer.input_dims, recognizer.device, max_steps=recognizer.config.data.max_steps)
+    log_probs = np.log(np.clip(probs, 1e-12, None))
+    temperature = fit_temperature(log_probs, y_true)
+    recognizer.model.temperature = temperature
+    return {"temperature": round(temperature, 4), "calibration": {
+        "split": "valid", "method": "temperature scaling (Guo et al. 2017), of the averaged probabilities",
+        "ece_before": round(expected_calibration_error(probs, y_true), 4),
+        "ece_after": round(expected_calibration_error(softmax(log_probs, temperature), y_true), 4)}}
 
 
 def _read_model(run_dir: Path, checkpoint: str) -> dict:
@@ -201,7 +233,9 @@ class Recognizer:
                     raise DataError(f"{folder}: member {name} has other {key} than member {names[0]}; an ensemble's members "
                                     f"must be models of one configuration")
         card = read_json(folder / "model.json") if (folder / "model.json").is_file() else dict(first.card)
-        return cls(Ensemble([m.model for m in members]), card, first.config, device)
+        model = Ensemble([m.model for m in members])
+        model.temperature = float(card.get("temperature", 1.0))  # of the average, fitted on validation at export
+        return cls(model, card, first.config, device)
 
     # -- predicting ---------------------------------------------------------------------------
 
