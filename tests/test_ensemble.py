@@ -95,3 +95,13 @@ def test_an_ensemble_folder_is_evaluated_as_a_whole(ensemble, tmp_path):
     assert 0 <= metrics["accuracy"] <= 1 and len(metrics["subsets"]) == 7
     assert "subsets_left_out" not in metrics and "translation" not in metrics  # per-member diagnostics only
     assert (tmp_path / "model" / "report.md").is_file()
+
+
+def test_an_ensemble_folder_says_what_it_is_where_a_single_model_is_needed(ensemble, tmp_path, capsys):
+    assert main(["export", str(ensemble / "model"), "--out", str(tmp_path / "again")]) == 2
+    assert "is an ensemble" in capsys.readouterr().err and not (tmp_path / "again").exists()
+    pytest.importorskip("onnxruntime")
+    from xmer.onnx_runtime import OnnxRecognizer
+
+    with pytest.raises(DataError, match="no ONNX form yet; use --runtime torch"):
+        OnnxRecognizer.load(ensemble / "model")

@@ -60,6 +60,9 @@ def export_model(run_dir: str | Path, out_dir: str | Path, overwrite: bool = Fal
     from xmer.training.checkpoint import write_json
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if (run_dir / ENSEMBLE_FILE).is_file():
+        raise DataError(f"{run_dir} is an ensemble ({ENSEMBLE_FILE}); copy the folder as it is, or export its runs "
+                        f"again together: xmer export RUN RUN ... --out DIR")
     check_not_inside(out_dir, run_dir, "the run folder")
     payload = _read_model(run_dir, "best")
     weights = {k: (v.half() if v.is_floating_point() else v) for k, v in payload["model"].items()
