@@ -551,3 +551,15 @@ def test_serve_flags_set_the_batching_and_priority_settings():
     assert limits() == ServeLimits() and ServeLimits().text_bf16 and ServeLimits().media_nice == 19
     assert not limits("--no-text-bf16").text_bf16 and limits("--text-bf16").text_bf16
     assert limits("--text-batch", "1", "--media-nice", "0") == ServeLimits(text_batch=1, media_nice=0)
+
+
+def test_start_up_loads_the_front_ends_and_freezes_them_out_of_the_garbage_collector(recognizer):
+    import gc
+
+    loaded = recognizer.load_front_ends()
+    assert set(loaded) == {"visual", "audio", "text", "asr"}  # the model's three media front-ends, and Whisper for words
+    assert loaded["text"] == "minilm_sentence" or loaded["text"].startswith("not loaded")
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(recognizer, ServeLimits(media_processes=0))):
+        assert gc.get_freeze_count() > 0  # the full passes no longer walk the model's objects

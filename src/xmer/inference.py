@@ -125,8 +125,7 @@ def _calibrate(recognizer: "Recognizer") -> dict:
     trained on (as training does for a run: averaging calibrated members leaves the mean
     underconfident); empty when that dataset is not here or is multi-label."""
     from xmer.data.from_config import open_dataset
-    from xmer.evaluation.calibration import expected_calibration_error, fit_temperature, softmax
-    from xmer.evaluation.evaluate import predict_records
+    from xmer.evaluation.calibration import calibrate
 
     try:
         data = open_dataset(recognizer.config)
@@ -135,16 +134,9 @@ def _calibrate(recognizer: "Recognizer") -> dict:
         return {}
     if data.multi_label or not records or list(data.labels) != recognizer.labels:
         return {}
-    recognizer.model.temperature = 1.0
-    y_true, probs = predict_records(recognizer.model, data, records, recognizer.config.data.batch_size,
-                                    recognizer.input_dims, recognizer.device, max_steps=recognizer.config.data.max_steps)
-    log_probs = np.log(np.clip(probs, 1e-12, None))
-    temperature = fit_temperature(log_probs, y_true)
-    recognizer.model.temperature = temperature
-    return {"temperature": round(temperature, 4), "calibration": {
-        "split": "valid", "method": "temperature scaling (Guo et al. 2017), of the averaged probabilities",
-        "ece_before": round(expected_calibration_error(probs, y_true), 4),
-        "ece_after": round(expected_calibration_error(softmax(log_probs, temperature), y_true), 4)}}
+    return calibrate(recognizer.model, data, records, recognizer.config.data.batch_size, recognizer.input_dims,
+                     recognizer.device, max_steps=recognizer.config.data.max_steps,
+                     method="temperature scaling (Guo et al. 2017), of the averaged probabilities")
 
 
 def _read_model(run_dir: Path, checkpoint: str) -> dict:

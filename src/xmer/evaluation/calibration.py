@@ -75,4 +75,22 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-__all__ = ["ECE_BINS", "ECE_DEFINITION", "expected_calibration_error", "fit_temperature", "softmax"]
+def calibrate(model: torch.nn.Module, dataset, records, batch_size: int, dims: dict[str, int], device="cpu",
+              max_steps: int = 0, method: str = "temperature scaling (Guo et al. 2017)") -> dict:
+    """Fit ``model.temperature`` on ``records`` (the validation split) and set it; returns what a
+    ``model.json`` records of it: ``{"temperature", "calibration": {split, method, ece_before, ece_after}}``.
+    ``model`` is a system (or an ensemble) whose ``probabilities`` apply its ``temperature``."""
+    from xmer.evaluation.evaluate import predict_records
+
+    model.temperature = 1.0
+    y_true, probs = predict_records(model, dataset, records, batch_size, dims, device, max_steps=max_steps)
+    log_probs = np.log(np.clip(probs, 1e-12, None))  # logits up to a per-row constant: same softmax at any T
+    temperature = fit_temperature(log_probs, y_true)
+    model.temperature = temperature
+    return {"temperature": round(temperature, 4), "calibration": {
+        "split": "valid", "method": method,
+        "ece_before": round(expected_calibration_error(probs, y_true), 4),
+        "ece_after": round(expected_calibration_error(softmax(log_probs, temperature), y_true), 4)}}
+
+
+__all__ = ["ECE_BINS", "ECE_DEFINITION", "calibrate", "expected_calibration_error", "fit_temperature", "softmax"]

@@ -282,7 +282,9 @@ class MiniLM(Extractor):
 
     def many(self, sources: list, bf16: bool = False, batch_size: int = 32) -> list[np.ndarray]:
         """:meth:`__call__` for several texts, in padded forward passes of up to ``batch_size``
-        texts of similar length (about 2x faster per text than one at a time on a CPU). The
+        texts of similar length (they are sorted by length first, so the more texts at once, the less
+        padding: on 1,000 real test texts, 1.9x faster per text than one at a time when given 256
+        together, 1.03x when given 32; 2.3x for 32 texts of one length). The
         attention mask keeps padding out of every state, so each result equals the text's own
         up to float rounding. Texts longer than one window go one at a time.
 

@@ -49,17 +49,21 @@ class ServeLimits:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "media_nice":
-                if not (isinstance(value, int) and 0 <= value <= 19):
-                    raise ConfigError(f"serve limit media_nice must be a whole number from 0 to 19, got {value!r}")
-            elif f.name == "media_processes":
-                if not (isinstance(value, int) and value >= 0):
-                    raise ConfigError(f"serve limit media_processes must be a whole number, 0 or more, got {value!r}")
-            elif f.name not in ("allowed_types", "text_bf16") and not value > 0:
+            if isinstance(value, (tuple, bool)):  # allowed_types is checked below; a switch is either
+                continue
+            low, high = _RANGES.get(f.name, (None, None))
+            if low is None and not value > 0:
                 raise ConfigError(f"serve limit {f.name} must be positive, got {value!r}")
+            if low is not None and not (isinstance(value, int) and value >= low and (high is None or value <= high)):
+                span = f"from {low} to {high}" if high is not None else f"{low} or more"
+                raise ConfigError(f"serve limit {f.name} must be a whole number {span}, got {value!r}")
         unknown = sorted(set(self.allowed_types) - set(MEDIA_TYPES))
         if unknown:
             raise ConfigError(f"serve limit allowed_types: unknown type(s) {', '.join(unknown)}; known: {', '.join(MEDIA_TYPES)}")
+
+
+_RANGES = {"media_nice": (0, 19), "media_processes": (0, None)}
+"""Limits that may be 0 (and their largest value): whole numbers in the range. Every other number must be positive."""
 
 
 def load_limits(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> ServeLimits:

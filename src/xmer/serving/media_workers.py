@@ -52,15 +52,18 @@ class MediaWorkers:
     def __init__(self, model_dir: str | Path | None, runtime: str, processes: int, nice: int):
         self.model_dir, self.runtime, self.processes, self.nice = model_dir, runtime, processes, nice
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # several media threads may ask for the pool at once: start one
 
     def run(self, job: Callable[..., Any], *args) -> Any:
         """``job(recognizer, *args)`` in a media process; blocks the calling thread until it is done."""
-        pool = self._pool or self._start()
+        with self._lock:
+            pool = self._pool or self._start()
         try:
             return pool.submit(_call, job, *args).result()
         except BrokenProcessPool:
-            if self._pool is pool:
-                self._pool = None  # the next request starts a new pool
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None  # the next request starts a new pool
             pool.shutdown(wait=False, cancel_futures=True)
             raise RuntimeError("the media process stopped unexpectedly (out of memory, or a media library crashed); "
                                "the server's log may say more") from None
@@ -70,9 +73,10 @@ class MediaWorkers:
         return self.run(_load_front_ends)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
     def _start(self) -> ProcessPoolExecutor:
         self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),

@@ -318,23 +318,14 @@ class Trainer:
         """
         if self.dataset.multi_label or not (self.checkpoint_dir / "best.pt").is_file():
             return
-        from xmer.evaluation.calibration import expected_calibration_error, fit_temperature, softmax
+        from xmer.evaluation.calibration import calibrate
 
         self.model.load_state_dict(load_checkpoint(self.checkpoint_dir / "best.pt")["model"])
-        self.model.temperature = 1.0
-        y_true, probs = predict_records(self.model, self.dataset, self.valid_records, self.config.data.batch_size,
-                                        self.input_dims, self.device, max_steps=self.config.data.max_steps)
-        log_probs = np.log(np.clip(probs, 1e-12, None))  # logits up to a per-row constant: same softmax at any T
-        temperature = fit_temperature(log_probs, y_true)
-        card = read_json(self.run_dir / "model.json")
-        card["temperature"] = round(temperature, 4)
-        card["calibration"] = {
-            "split": "valid", "method": "temperature scaling (Guo et al. 2017)",
-            "ece_before": round(expected_calibration_error(probs, y_true), 4),
-            "ece_after": round(expected_calibration_error(softmax(log_probs, temperature), y_true), 4),
-        }
+        fitted = calibrate(self.model, self.dataset, self.valid_records, self.config.data.batch_size, self.input_dims,
+                           self.device, max_steps=self.config.data.max_steps)
+        card = {**read_json(self.run_dir / "model.json"), **fitted}
         write_json(self.run_dir / "model.json", card)
-        self.model.temperature = temperature
+        temperature = self.model.temperature
         self._log(f"calibrated: temperature {temperature:.3f}, valid ECE {card['calibration']['ece_before']:.3f} -> "
                   f"{card['calibration']['ece_after']:.3f}")
 
