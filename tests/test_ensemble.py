@@ -80,9 +80,16 @@ def test_members_of_other_labels_are_refused_and_one_run_is_not_an_ensemble(ense
         Recognizer.load(copy)
 
 
-def test_an_ensemble_has_no_onnx_form_yet(ensemble, tmp_path, capsys):
-    assert main(["export", str(ensemble / "run1"), str(ensemble / "run2"), "--out", str(tmp_path / "m"), "--onnx"]) == 2
-    assert "no ONNX form" in capsys.readouterr().err and not (tmp_path / "m").exists()
+def test_an_ensemble_exports_to_onnx_and_predicts_there_as_in_pytorch(ensemble, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from xmer.onnx_runtime import OnnxRecognizer
+
+    assert main(["export", str(ensemble / "run1"), str(ensemble / "run2"), "--out", str(tmp_path / "m"), "--onnx"]) == 0
+    torch_model, onnx_model = Recognizer.load(tmp_path / "m"), OnnxRecognizer.load(tmp_path / "m")
+    for item in inputs(torch_model):
+        expected, got = torch_model.predict(item), onnx_model.predict(item)
+        assert got.probabilities == pytest.approx(expected.probabilities, abs=1e-5)
+        assert got.imagined == expected.imagined
 
 
 def test_an_ensemble_folder_is_evaluated_as_a_whole(ensemble, tmp_path):
@@ -97,11 +104,14 @@ def test_an_ensemble_folder_is_evaluated_as_a_whole(ensemble, tmp_path):
     assert (tmp_path / "model" / "report.md").is_file()
 
 
-def test_an_ensemble_folder_says_what_it_is_where_a_single_model_is_needed(ensemble, tmp_path, capsys):
-    assert main(["export", str(ensemble / "model"), "--out", str(tmp_path / "again")]) == 2
-    assert "is an ensemble" in capsys.readouterr().err and not (tmp_path / "again").exists()
+def test_exporting_an_ensemble_folder_copies_it_and_onnx_needs_its_graphs(ensemble, tmp_path, capsys):
+    assert main(["export", str(ensemble / "model"), "--out", str(tmp_path / "again")]) == 0
+    assert "copied the ensemble" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == sorted(p.name for p in (ensemble / "model").iterdir())
+    item = inputs(Recognizer.load(ensemble / "model"))[0]
+    assert Recognizer.load(tmp_path / "again").predict(item).probabilities == Recognizer.load(ensemble / "model").predict(item).probabilities
     pytest.importorskip("onnxruntime")
     from xmer.onnx_runtime import OnnxRecognizer
 
-    with pytest.raises(DataError, match="no ONNX form yet; use --runtime torch"):
+    with pytest.raises(DataError, match="has no ONNX model"):
         OnnxRecognizer.load(ensemble / "model")

@@ -47,7 +47,8 @@ def export_model(run_dir: str | Path, out_dir: str | Path, overwrite: bool = Fal
     Face layout and ``model.safetensors`` holding the weights in float16 with the resolved config and
     the run's bookkeeping as JSON in its header (no optimiser state; the discriminators, which only
     training uses, are dropped). ``run_dir`` may also be an exported model folder, of this format or
-    the older ``checkpoints/best.pt`` one, which converts it. Returns ``out_dir``.
+    the older ``checkpoints/best.pt`` one, which converts it, or an ensemble folder, which is copied as
+    it is (without ``onnx/``). Returns ``out_dir``.
 
     The export is built in a temporary sibling and renamed into place; ``out_dir`` may not be the run
     or lie inside or above it, and an existing ``out_dir`` is replaced only with ``overwrite`` and
@@ -60,10 +61,16 @@ def export_model(run_dir: str | Path, out_dir: str | Path, overwrite: bool = Fal
     from xmer.training.checkpoint import write_json
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if (run_dir / ENSEMBLE_FILE).is_file():
-        raise DataError(f"{run_dir} is an ensemble ({ENSEMBLE_FILE}); copy the folder as it is, or export its runs "
-                        f"again together: xmer export RUN RUN ... --out DIR")
     check_not_inside(out_dir, run_dir, "the run folder")
+    if (run_dir / ENSEMBLE_FILE).is_file():  # an ensemble folder is already in this format: copied as it is
+        import shutil
+
+        Recognizer._load_ensemble(run_dir, "cpu")  # a broken one is refused before anything is written
+        with building(out_dir, overwrite=overwrite, kind="export") as tmp:
+            for item in run_dir.iterdir():
+                if item.name != "onnx":  # graphs are made afresh by --onnx, from these weights
+                    (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
+        return out_dir
     payload = _read_model(run_dir, "best")
     weights = {k: (v.half() if v.is_floating_point() else v) for k, v in payload["model"].items()
                if not k.startswith("discriminators.")}

@@ -135,6 +135,29 @@ class SubsetGraph(nn.Module):
         return self.system.probabilities(logits / count)
 
 
+class EnsembleGraph(nn.Module):
+    """An ensemble's prediction for one modality subset: its members' :class:`SubsetGraph`
+    probabilities averaged, then sharpened or softened by the ensemble's own temperature, as
+    :class:`~xmer.models.ensemble.Ensemble` computes it."""
+
+    def __init__(self, members: list[SubsetGraph], temperature: float):
+        super().__init__()
+        self.members, self.temperature = nn.ModuleList(members), float(temperature)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:  # -> (B, K) probabilities
+        mean = torch.stack([member(*inputs) for member in self.members]).mean(0)
+        return torch.softmax(mean.clamp_min(1e-12).log() / self.temperature, dim=-1)
+
+
+def subset_graph(system: nn.Module, observed: tuple[str, ...], input_dims: dict[str, int]) -> nn.Module:
+    """The graph of one subset for a single system or an :class:`~xmer.models.ensemble.Ensemble`."""
+    from xmer.models.ensemble import Ensemble
+
+    if isinstance(system, Ensemble):
+        return EnsembleGraph([SubsetGraph(m, observed, input_dims) for m in system.members], system.temperature)
+    return SubsetGraph(system, observed, input_dims)
+
+
 def export_onnx(model_dir: str | Path, opset: int = OPSET, check_seed: int = 0) -> Path:
     """Write ``MODEL_DIR/onnx/<subset>.onnx`` for every subset and ``manifest.json``; returns the folder.
 
@@ -164,7 +187,7 @@ def export_onnx(model_dir: str | Path, opset: int = OPSET, check_seed: int = 0) 
     max_steps = recognizer.config.model.max_encoder_steps
     entries, worst = {}, 0.0
     for subset in subsets(tuple(dims)):
-        graph = SubsetGraph(system, subset, dims).eval()
+        graph = subset_graph(system, subset, dims).eval()
         example = _example(subset, dims, rng, steps=5, batch=2)  # a padded row, so masked attention is traced
         names = [n for m in subset for n in (m, f"{m}_mask")]
         axes = {n: ({0: "batch", 1: f"{n.removesuffix('_mask')}_steps"}) for n in names}
@@ -186,7 +209,7 @@ def export_onnx(model_dir: str | Path, opset: int = OPSET, check_seed: int = 0) 
     atomic_write_json(out / MANIFEST, {
         "format": "xmer-onnx", "opset": opset, "subsets": entries, "outputs": ["probabilities"],
         "labels": recognizer.labels, "multi_label": recognizer.multi_label, "input_dims": dims,
-        "imagines": system.translator is not None, "max_abs_difference": worst, "tolerance": TOLERANCE,
+        "imagines": recognizer.model.can_imagine(), "max_abs_difference": worst, "tolerance": TOLERANCE,
         "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
     })
     return out

@@ -16,7 +16,7 @@ import torch
 
 from xmer.data.contract import Batch
 from xmer.errors import ConfigError, DataError
-from xmer.inference import DEFAULT_MODEL, ENSEMBLE_FILE, Recognizer
+from xmer.inference import DEFAULT_MODEL, Recognizer
 from xmer.modalities import MODALITIES
 from xmer.onnx_export import INSTALL_HINT, MANIFEST, ONNX_DIR, subset_name
 from xmer.training.checkpoint import read_json
@@ -61,8 +61,6 @@ class OnnxRecognizer(Recognizer):
         run_dir = Path(run_dir) if run_dir is not None else DEFAULT_MODEL
         if not run_dir.is_dir():
             raise DataError(f"model folder not found: {run_dir}")
-        if (run_dir / ENSEMBLE_FILE).is_file():
-            raise DataError(f"{run_dir} is an ensemble ({ENSEMBLE_FILE}), which has no ONNX form yet; use --runtime torch")
         return cls(run_dir)
 
     def session(self, subset: tuple[str, ...]):

@@ -1,4 +1,4 @@
-"""``xmer export RUN_DIR --out DIR [--onnx]``, ``xmer export RUN_DIR RUN_DIR ... --out DIR`` (an ensemble)
+"""``xmer export RUN_DIR --out DIR [--onnx]``, ``xmer export RUN_DIR RUN_DIR ... --out DIR [--onnx]`` (an ensemble)
 and ``xmer export visual_frontend.pt --out DIR``"""
 
 from __future__ import annotations
@@ -32,22 +32,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"converted {source} -> {', '.join(str(p) for p in written)} (safetensors; the extractor id is kept)")
         return 0
     if args.more_runs:
-        from xmer.errors import ConfigError
         from xmer.inference import export_ensemble
 
-        if args.onnx:
-            raise ConfigError("--onnx exports one model; an ensemble of several runs has no ONNX form yet")
         runs = [args.run_dir, *args.more_runs]
         out = export_ensemble(runs, args.out, overwrite=args.overwrite)
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         print(f"exported an ensemble of {len(runs)} runs -> {out} ({size / 1e6:.1f} MB); predictions average their probabilities")
-        return 0
-    from xmer.inference import export_model
+    else:
+        from xmer.inference import ENSEMBLE_FILE, export_model
 
-    out = export_model(args.run_dir, args.out, overwrite=args.overwrite)
-    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file() and f.parent == out)
-    print(f"exported {args.run_dir} -> {out} ({size / 1e6:.1f} MB: float16 safetensors weights, no optimiser state, "
-          "no discriminators)")
+        out = export_model(args.run_dir, args.out, overwrite=args.overwrite)
+        if (out / ENSEMBLE_FILE).is_file():
+            print(f"copied the ensemble {args.run_dir} -> {out}")
+        else:
+            size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file() and f.parent == out)
+            print(f"exported {args.run_dir} -> {out} ({size / 1e6:.1f} MB: float16 safetensors weights, no optimiser state, "
+                  "no discriminators)")
     if args.onnx:
         from xmer.onnx_export import MANIFEST, TOLERANCE, export_onnx
         from xmer.training.checkpoint import read_json
