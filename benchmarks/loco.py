@@ -16,9 +16,12 @@ balanced class weights: a linear probe, so the table measures the front-ends, no
 (Faces: FER2013 is the only face corpus here, and the composite's faces are FER2013's, so no
 face corpus can be left out; the model card reports FER2013 PrivateTest instead.)
 
-Run after ``SKIP_TRAIN=1 recipes/default_model.sh`` has prepared and extracted ``data/default``::
+Run on datasets prepared and extracted with the plain MiniLM vectors (the shipped text adapter saw
+every text corpus, so its features cannot be probed this way: ``benchmarks/text_adapter_loco.py``
+leaves corpora out of the adapter itself)::
 
-    python benchmarks/loco.py [--work data/default] [--json out.json]
+    TEXT=minilm_sentence SKIP_TRAIN=1 recipes/default_model.sh ../shared/data data/default_sentence
+    python benchmarks/loco.py --work data/default_sentence [--json out.json]
 
 It prints one Markdown table per modality and ends with ``loco_speech_min_x_chance=<x>
 loco_text_min_x_chance=<y>`` (the worst left-out corpus's accuracy as a multiple of its chance rate).
@@ -45,6 +48,12 @@ def vectors(root: Path, modality: str, splits=("train", "valid", "test")) -> dic
     data = PreparedDataset.open(root)
     if tuple(data.labels) != tuple(EKMAN7.labels):
         raise SystemExit(f"{root}: labels {data.labels}; prepare it with --label-space ekman7")
+    if data.extractor(modality).startswith("minilm_emotion"):
+        # The shipped emotion adapter was trained on every text corpus here: none is left out of it.
+        raise SystemExit(f"{root}: text features by {data.extractor(modality)}, whose adapter saw every corpus; "
+                         "leave-one-out of the adapter is benchmarks/text_adapter_loco.py, and this probe needs "
+                         "minilm_sentence features: TEXT=minilm_sentence SKIP_TRAIN=1 recipes/default_model.sh ../shared/data DIR, "
+                         "then --work DIR")
     out = {}
     for split in splits:
         xs, ys = [], []

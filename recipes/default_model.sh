@@ -2,16 +2,22 @@
 # Rebuild xmer's default model from the real data in ../shared/data (docs/default_model.md says why).
 #   recipes/default_model.sh [DATA_ROOT] [WORK]      (defaults: ../shared/data, data/default)
 # Steps: prepare the composite benchmark and every Ekman-7 release, extract the default front-ends
-# (faces: fer; speech: whisper_stats; text: minilm_sentence), train configs/default_model.yaml,
-# evaluate on the composite test split, export into src/xmer/assets/default_model; with ENSEMBLE=N,
-# also train seeds 2..N and export the N runs as one ensemble folder (RUN_ensemble).
+# (faces: fer; speech: whisper_stats; text: minilm_emotion, MiniLM with the shipped emotion adapter), train configs/default_model.yaml,
+# evaluate on the composite test split; then seeds 2..ENSEMBLE (default 3: the shipped model) of the
+# same config and one ensemble folder of them all (RUN_ensemble), evaluated; ship it with
+#   xmer export runs/default_model_ensemble --out src/xmer/assets/default_model --overwrite
 # Resumable: a prepared dataset is kept, extraction skips what is done, training resumes.
 set -euo pipefail
 ROOT=${1:-../shared/data}
 WORK=${2:-data/default}
 XMER=${XMER:-xmer}
 WORKERS=${WORKERS:-2}
-FRONT="visual=fer,audio=whisper_stats,text=minilm_sentence"
+ENSEMBLE=${ENSEMBLE:-3}   # seeds of the shipped ensemble
+TEXT=${TEXT:-minilm_emotion}  # TEXT=minilm_sentence into another WORK: the plain vectors benchmarks/loco.py probes
+FRONT="visual=fer,audio=whisper_stats,text=$TEXT"
+# The text adapter (src/xmer/assets/text_adapter.safetensors) was trained on the prepared text sets below with
+#   xmer pretrain text --data $WORK/{goemotions,meld,semeval2018-ec,xed,emorynlp,dailydialog,isear,wassa2017,composite_full} --out DIR --threads 2
+# (text_adapter.json beside it has the exact command and scores); copy DIR's two files into src/xmer/assets to ship another.
 mkdir -p "$WORK"
 
 prepare() {  # prepare SOURCE RELEASE_DIR [options...]  (into $WORK/SOURCE; the composite into $WORK/composite_full)
@@ -33,15 +39,15 @@ prepare semeval2018-ec semeval2018_ec --label-space ekman7
 prepare wassa2017 wassa2017 --label-space ekman7 --dedupe-against "$ROOT/semeval2018_ec"
 prepare dailydialog dailydialog_reccon --label-space ekman7
 for s in goemotions meld xed emorynlp isear; do prepare $s $s --label-space ekman7; done
-for s in semeval2018-ec wassa2017 dailydialog emorynlp isear meld xed goemotions; do extract $s text=minilm_sentence; done
+for s in semeval2018-ec wassa2017 dailydialog emorynlp isear meld xed goemotions; do extract $s text=$TEXT; done
 if [ "${SKIP_TRAIN:-0}" = 1 ]; then exit 0; fi
 RUN=${RUN:-runs/default_model}   # the shipped model: configs/default_model.yaml as is (seed 1)
 RESUME=""; [ -f "$RUN/model.json" ] && RESUME=--resume   # continue a killed run; --resume refuses a folder that is not one
 $XMER train --config configs/default_model.yaml --out "$RUN" $RESUME
 $XMER evaluate "$RUN" --split test
-# ENSEMBLE=3: also seeds 2..3 of the same config, and one model folder averaging the three
-# (calibrated on validation at export; docs/default_model.md: 86.1% on the composite test triples).
-if [ "${ENSEMBLE:-1}" -gt 1 ]; then
+# Seeds 2..ENSEMBLE of the same config, and one model folder averaging them all (calibrated on
+# validation at export; the shipped default model is ENSEMBLE=3: docs/default_model.md). ENSEMBLE=1: one run.
+if [ "$ENSEMBLE" -gt 1 ]; then
   runs=("$RUN")
   for seed in $(seq 2 "$ENSEMBLE"); do
     r="${RUN}_seed$seed"; resume=""; [ -f "$r/model.json" ] && resume=--resume

