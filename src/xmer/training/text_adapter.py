@@ -95,8 +95,6 @@ def train_text_adapter(datasets: list[str | Path], out: Path, *, per_class: int 
             valid[Path(root).name] = ([v_texts[i] for i in v_rows], v_y[v_rows])
         counts[Path(root).name] = {"train_available": len(y), "train_used": len(rows), "valid_scored": len(v_rows)}
     y_train = np.concatenate(train_labels)
-    order = rng.permutation(len(y_train))
-    train_texts, y_train = [train_texts[i] for i in order], y_train[order]
     if not len(y_train) or not valid:
         raise DataError("text adapter: the datasets hold no labelled training or validation texts")
 
@@ -127,10 +125,11 @@ def train_text_adapter(datasets: list[str | Path], out: Path, *, per_class: int 
     model.train()
     for epoch in range(1, epochs + 1):
         epoch_started = time.time()
+        order = rng.permutation(len(y_train))  # corpora and classes mixed in every batch
         for step in range(steps_per_epoch):
-            rows = slice(step * batch_size, (step + 1) * batch_size)
+            rows = order[step * batch_size : (step + 1) * batch_size]
             target = torch.from_numpy(y_train[rows])
-            loss = nn.functional.cross_entropy(head(pooled(train_texts[rows])), target, label_smoothing=0.1)
+            loss = nn.functional.cross_entropy(head(pooled([train_texts[i] for i in rows])), target, label_smoothing=0.1)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
