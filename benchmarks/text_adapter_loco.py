@@ -58,23 +58,18 @@ def adapter_head(path: Path):
     """texts -> the adapter's own head's predictions (it reads the mean of the states before normalising)."""
     import torch
 
-    from xmer.features.text import MiniLMSentence
-    from xmer.features.text_adapter import load_adapter, merge
+    from xmer.features.text import MiniLMEmotion
+    from xmer.features.text_adapter import load_adapter, mean_pooled
 
-    tensors, meta = load_adapter(path)
-    adapted = MiniLMSentence()
-    merge(adapted.model, tensors, meta)
+    adapted = MiniLMEmotion(adapter=path)  # MiniLM with the adapter merged in
+    tensors, _ = load_adapter(path)
     head = torch.nn.Linear(tensors["head.weight"].shape[1], tensors["head.weight"].shape[0])
     head.load_state_dict({"weight": tensors["head.weight"], "bias": tensors["head.bias"]})
 
     def predict(texts: list[str]) -> np.ndarray:
-        out = []
         with torch.no_grad():
-            for i in range(0, len(texts), 64):
-                batch = adapted.tokenizer(texts[i : i + 64], padding=True, truncation=True, max_length=512, return_tensors="pt")
-                states = adapted.model(**batch).last_hidden_state  # (B, T, 384)
-                mask = batch["attention_mask"].unsqueeze(-1).float()
-                out.append(head((states * mask).sum(1) / mask.sum(1)).argmax(-1).numpy())
+            out = [head(mean_pooled(adapted.model, adapted.tokenizer, texts[i : i + 64])).argmax(-1).numpy()
+                   for i in range(0, len(texts), 64)]
         return np.concatenate(out)
 
     return predict

@@ -112,6 +112,11 @@ def test_minilm_emotion_is_minilm_sentence_with_the_adapter_merged(trained):
     assert mine.shape == plain.shape == (1, 384) and abs(np.linalg.norm(mine) - 1) < 1e-5
     assert 0.5 < float(mine[0] @ plain[0]) < 0.99999  # moved by the training, not replaced
     np.testing.assert_allclose(adapted.many([text, "so sad"])[0], mine, atol=1e-5)
+    from xmer.features.text_adapter import mean_pooled
+
+    with torch.no_grad():  # what the head reads is the extractor's vector before its normalisation
+        pooled = mean_pooled(adapted.model, adapted.tokenizer, [text, "so sad"])[0].numpy()
+    np.testing.assert_allclose(pooled / np.linalg.norm(pooled), mine[0], atol=1e-5)
 
 
 def test_datasets_in_different_label_spaces_are_refused(tmp_path):

@@ -25,7 +25,6 @@ from xmer.errors import DataError
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 ADAPTER_PATH = ASSETS / "text_adapter.safetensors"
-RECORD_PATH = ASSETS / "text_adapter.json"
 
 TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
            "intermediate.dense", "output.dense")
@@ -121,9 +120,11 @@ def merge(model: nn.Module, tensors: dict[str, torch.Tensor], meta: dict, where:
             linear.weight += delta
 
 
-def load_record(path: str | Path | None = None) -> dict:
-    """The provenance record beside the shipped adapter (data, scores, command), or ``{}``."""
-    import json
-
-    path = Path(path) if path is not None else RECORD_PATH
-    return json.loads(path.read_text()) if path.is_file() else {}
+def mean_pooled(model: nn.Module, tokenizer, texts: list[str], max_length: int = 512) -> torch.Tensor:
+    """(B, D): the mean of the last states over each text's real tokens ([CLS] and [SEP] included),
+    texts padded into one batch and cut to ``max_length`` word-pieces: what the adapter's head reads
+    (the ``minilm_sentence`` vector is this mean over its norm)."""
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    states = model(**batch).last_hidden_state  # (B, T, D)
+    mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
+    return (states * mask).sum(1) / mask.sum(1)

@@ -63,7 +63,7 @@ def train_text_adapter(datasets: list[str | Path], out: Path, *, per_class: int 
     from torch import nn
 
     from xmer.features.text import MiniLMSentence
-    from xmer.features.text_adapter import adapter_tensors, attach
+    from xmer.features.text_adapter import adapter_tensors, attach, mean_pooled
     from xmer.io import atomic_write_json
     from xmer.modelfile import save_weights
 
@@ -107,11 +107,8 @@ def train_text_adapter(datasets: list[str | Path], out: Path, *, per_class: int 
     steps_per_epoch = -(-len(y_train) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)
 
-    def pooled(texts: list[str]) -> torch.Tensor:  # (B, 384): mean of the last states over real tokens
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=max_tokens + 2, return_tensors="pt")
-        states = model(**batch).last_hidden_state  # (B, T, 384)
-        mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
-        return (states * mask).sum(1) / mask.sum(1)
+    def pooled(texts: list[str]) -> torch.Tensor:  # (B, 384)
+        return mean_pooled(model, tokenizer, texts, max_length=max_tokens + 2)
 
     def predict(texts: list[str]) -> np.ndarray:
         model.eval()
