@@ -115,3 +115,31 @@ def test_exporting_an_ensemble_folder_copies_it_and_onnx_needs_its_graphs(ensemb
 
     with pytest.raises(DataError, match="has no ONNX model"):
         OnnxRecognizer.load(ensemble / "model")
+
+
+def test_an_ensemble_that_cannot_be_calibrated_is_refused_saying_where_it_looked(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from xmer.data.toy import toy_dataset_path
+
+    work = tmp_path / "work"
+    monkeypatch.setenv("XMER_CACHE", str(tmp_path / "cache"))
+    shutil.copytree(toy_dataset_path(load_config(None, TINY).data.toy), work / "data" / "toyset")
+    monkeypatch.chdir(work)  # trained with a dataset path relative to this folder
+    for seed in (1, 2):
+        Trainer(load_config(None, TINY + [f"train.seed={seed}", "data.dataset=data/toyset"]), work / f"run{seed}").fit()
+    runs = [str(work / "run1"), str(work / "run2")]
+    monkeypatch.chdir(tmp_path)  # exported from another folder
+    assert main(["export", *runs, "--out", "model"]) == 2
+    error = capsys.readouterr().err
+    assert "cannot calibrate the ensemble on data/toyset" in error and "--calibration-data DIR" in error
+    assert not (tmp_path / "model").exists()
+    assert main(["export", *runs, "--out", "model", "--no-calibration"]) == 0
+    card = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert "temperature" not in card and "calibration" not in card  # not the first member's own
+    assert Recognizer.load(tmp_path / "model").model.temperature == 1.0
+    assert main(["export", *runs, "--out", "given", "--calibration-data", "work/data/toyset"]) == 0
+    monkeypatch.chdir(work)
+    assert main(["export", *runs, "--out", "here"]) == 0
+    assert json.loads((tmp_path / "given" / "model.json").read_text())["temperature"] == pytest.approx(
+        json.loads((work / "here" / "model.json").read_text())["temperature"])

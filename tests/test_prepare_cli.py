@@ -15,6 +15,7 @@ ISSUE_SOURCES = {
     "wassa2017", "composite",
 }
 ISSUE_SOURCES |= {"cmu-mosi-bclstm", "ravdess-av"}  # issue 13: modalities of one recording
+ISSUE_SOURCES |= {"nemo", "emospeech"}  # speech with its own words
 
 
 def test_registered_with_every_source():
@@ -40,9 +41,9 @@ def test_help_lists_sources(capsys):
 
 def _fer(raw, n=3):
     raw.mkdir()
-    pixels = " ".join(["128"] * 2304)
+    pixels = " ".join(["128"] * 2303)  # every image differs in its first pixel
     usages = ["Training"] * n + ["PublicTest", "PrivateTest"]
-    (raw / "fer2013.csv").write_text("emotion,pixels,Usage\n" + "".join(f"{i % 7},{pixels},{u}\n" for i, u in enumerate(usages)))
+    (raw / "fer2013.csv").write_text("emotion,pixels,Usage\n" + "".join(f"{i % 7},{i} {pixels},{u}\n" for i, u in enumerate(usages)))
 
 
 def test_json_summary_is_one_object(tmp_path, capsys, monkeypatch):

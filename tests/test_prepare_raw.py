@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import wave
+import zlib
 
 import numpy as np
 import pytest
@@ -23,27 +24,32 @@ from xmer.errors import DataError
 
 
 def make_wav(path, frames=160):
+    """A short WAV whose samples differ from file to file (two files are one recording only when copied)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    level = zlib.crc32(path.name.encode()) % 30000 + 1
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
-        w.writeframes(b"\x00\x00" * frames)
+        w.writeframes(np.full(frames, level, "<i2").tobytes())
 
 
 def make_mp4(path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 32)
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 32 + path.name.encode())
 
 
 def make_avi(path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"RIFF\x00\x01\x00\x00AVI LIST" + b"\x00" * 32)
+    path.write_bytes(b"RIFF\x00\x01\x00\x00AVI LIST" + b"\x00" * 32 + path.name.encode())
 
 
 def make_png(path, value=0):
+    """An 8x8 grey image of ``value`` with a corner that differs from file to file."""
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.full((8, 8), value, dtype=np.uint8)).save(path)
+    pixels = np.full((8, 8), value, dtype=np.uint8)
+    pixels[0, :4] = np.frombuffer(zlib.crc32(str(path).encode()).to_bytes(4, "little"), np.uint8)
+    Image.fromarray(pixels).save(path)
 
 
 def opens(out):

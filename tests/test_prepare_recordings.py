@@ -114,6 +114,7 @@ def ravdess_av_tree(root, actors=(1, 2, 17, 21), drop_audio=()):
                 key = f"01-{emotion:02d}-01-{statement:02d}-01-{a:02d}"
                 clips.append(f"01-{key}")
                 au.append(np.full(35, emotion + 0.1 * a))
+                au[-1][0] = len(au)  # no two clips' units alike (alike ones would be one item)
                 if key not in drop_audio:
                     make_wav(root / "ravdess" / "Audio_Speech_Actors_01-24" / f"Actor_{a:02d}" / f"03-{key}.wav")
         make_wav(root / "ravdess" / "Audio_Speech_Actors_01-24" / f"Actor_{a:02d}" / f"03-02-03-01-01-01-{a:02d}.wav")  # song

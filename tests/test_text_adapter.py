@@ -91,8 +91,8 @@ def trained(tmp_path_factory):
 
 def test_training_writes_the_adapter_and_its_record(trained):
     work, record, lines = trained
-    assert record["data"] == {"one": {"train_available": 12, "train_used": 10, "valid_scored": 4},
-                              "two": {"train_available": 12, "train_used": 10, "valid_scored": 4}}
+    assert record["data"] == {"one": {"train_available": 12, "train_used": 10, "valid_scored": 4, "overlaps_dropped": 0},
+                              "two": {"train_available": 12, "train_used": 10, "valid_scored": 4, "overlaps_dropped": 0}}
     assert record["train"]["texts"] == 20 and len(record["history"]) == 3 and 1 <= record["best_epoch"] <= 3
     assert record["valid_mean_ua"] == max(h["valid_mean_ua"] for h in record["history"])
     assert any("validation mean UA" in line for line in lines)

@@ -89,17 +89,20 @@ def export_model(run_dir: str | Path, out_dir: str | Path, overwrite: bool = Fal
     return out_dir
 
 
-def export_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: bool = False) -> Path:
+def export_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: bool = False,
+                    calibration_data: str | Path | None = None, calibrate: bool = True) -> Path:
     """One model folder of several runs (or exported models) of one configuration, predicting with
     their calibrated probabilities averaged: each exported as :func:`export_model` does into
     ``members/<i>/``, ``ensemble.json`` listing them, and ``model.json`` and ``MODEL_CARD.md`` of the
-    first with the members named. When the dataset the runs were trained on is here, a temperature
-    for the average is fitted on its validation split (``model.json``: ``temperature``,
-    ``calibration``). Built in a temporary sibling and renamed into place.
+    first with the members named. A temperature for the average is fitted on the validation split
+    of the dataset the runs were trained on (their config's paths, as given: relative ones are read
+    from the working folder), or of ``calibration_data`` (``model.json``: ``temperature``,
+    ``calibration``); multi-label models are not calibrated, and ``calibrate=False`` skips it. Built
+    in a temporary sibling and renamed into place.
 
     Raises:
-        DataError: fewer than two runs, a run that is not one, or members whose labels, inputs or
-            extractors differ.
+        DataError: fewer than two runs, a run that is not one, members whose labels, inputs or
+            extractors differ, or validation data that cannot be found (it says where it looked).
     """
     from xmer.guard import building
     from xmer.modelcard import CARD_FILE
@@ -114,36 +117,59 @@ def export_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: 
             export_model(run_dir, tmp / "members" / str(i))
             names.append(str(i))
         write_json(tmp / ENSEMBLE_FILE, {"members": names, "runs": [r.resolve().name for r in run_dirs]})
-        card = {**read_json(tmp / "members" / "0" / "model.json"), "ensemble": {"members": len(names), "runs": [r.resolve().name for r in run_dirs]}}
+        first = {k: v for k, v in read_json(tmp / "members" / "0" / "model.json").items() if k not in ("temperature", "calibration")}
+        card = {**first, "ensemble": {"members": len(names), "runs": [r.resolve().name for r in run_dirs]}}  # the first member's own temperature is not the average's
         write_json(tmp / "model.json", card)
         first_card = (tmp / "members" / "0" / CARD_FILE).read_text()
         (tmp / CARD_FILE).write_text(first_card + f"\n\n## Ensemble\n\nThis model averages the calibrated probabilities of "
                                      f"{len(names)} members (`members/`), runs {', '.join(card['ensemble']['runs'])}; "
                                      f"the card above is the first member's.\n")
         ensemble = Recognizer._load_ensemble(tmp, "cpu")  # members of one configuration, or a clear error before anything is kept
-        calibration = _calibrate(ensemble)
+        calibration = _calibrate(ensemble, calibration_data) if calibrate else {}
         if calibration:
             write_json(tmp / "model.json", {**card, **calibration})
     return out_dir
 
 
-def _calibrate(recognizer: "Recognizer") -> dict:
-    """``{"temperature", "calibration"}`` fitted on the validation split of the dataset the model was
-    trained on (as training does for a run: averaging calibrated members leaves the mean
-    underconfident); empty when that dataset is not here or is multi-label."""
+def _calibrate(recognizer: "Recognizer", calibration_data: str | Path | None = None) -> dict:
+    """``{"temperature", "calibration"}`` fitted on a validation split (as training does for a run:
+    averaging calibrated members leaves the mean underconfident): ``calibration_data``'s, else that of
+    the dataset the model was trained on; empty for a multi-label model.
+
+    Raises:
+        DataError: the validation data is not found or does not fit the model; the message names the
+            path tried and how to give another.
+    """
+    from xmer.data.dataset import PreparedDataset
     from xmer.data.from_config import open_dataset
     from xmer.evaluation.calibration import calibrate
 
+    if recognizer.multi_label:  # temperature scaling is for a softmax over classes
+        return {}
+    given = calibration_data is not None
+    where = str(calibration_data) if given else _training_data(recognizer.config)
+    hint = ("give a prepared dataset with a valid split of the same labels and features with --calibration-data DIR, "
+            "run xmer export from the folder the runs were trained in, or skip calibration with --no-calibration")
     try:
-        data = open_dataset(recognizer.config)
+        data = PreparedDataset.open(calibration_data) if given else open_dataset(recognizer.config)
         records = data.split("valid")
-    except DataError:
+    except DataError as error:
+        raise DataError(f"cannot calibrate the ensemble on {where} (from {Path.cwd()}): {error}; {hint}") from None
+    if data.multi_label:
         return {}
-    if data.multi_label or not records or list(data.labels) != recognizer.labels:
-        return {}
+    if not records or list(data.labels) != recognizer.labels:
+        found = f"labels {list(data.labels)}" if records else "no valid split"
+        raise DataError(f"cannot calibrate the ensemble on {where}: it has {found}, the model predicts {recognizer.labels}; {hint}")
     return calibrate(recognizer.model, data, records, recognizer.config.data.batch_size, recognizer.input_dims,
                      recognizer.device, max_steps=recognizer.config.data.max_steps,
                      method="temperature scaling (Guo et al. 2017), of the averaged probabilities")
+
+
+def _training_data(config) -> str:
+    """The dataset folder(s) a config trains on, as written in it (for messages)."""
+    if config.data.sources:
+        return ", ".join(str(s["dataset"]) for s in config.data.sources if s.get("role") == "primary") or "data.sources"
+    return str(config.data.dataset)
 
 
 def _read_model(run_dir: Path, checkpoint: str) -> dict:

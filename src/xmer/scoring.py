@@ -51,6 +51,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
         metrics["temperature"] = temperature
     metrics["split"] = split
     metrics["dataset"] = str(data.root)
+    if hasattr(data, "report"):  # a mixture: what it kept out of training, checked again now
+        metrics.update(data.report())
     if subsets:
         usable = [s for s in SUBSETS if set(s) <= set(recognizer.input_dims)]
         metrics["subsets"] = {subset_name(s): run(s) for s in usable}

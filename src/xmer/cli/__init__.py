@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiment": ("xmer.cli.experiment", "run one of the paper's experiments over seeds and write its report"),
     "serve": ("xmer.cli.serve", "serve a model over HTTP: a web page, POST /predict with uploads, text or JSON, OpenAPI at /docs"),
     "export": ("xmer.cli.export", "reduce a run folder to a small model for prediction (float16 weights)"),
+    "audit": ("xmer.cli.audit", "find items shared between prepared datasets or splits (texts, images, audio); exit 1 if a test item is trained on"),
     "extract": ("xmer.cli.extract", "extract features for a prepared dataset from its raw media (resumable, shardable)"),
 }
 """Command name -> (module, one-line help). The parser, ``--help`` and the CLI tests all read this."""

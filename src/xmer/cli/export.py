@@ -14,6 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="more runs of the same configuration (other seeds): one model averaging their probabilities")
     parser.add_argument("--out", required=True, help="folder for the exported model (xmer predict OUT ... loads it); not inside the run")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
+    parser.add_argument("--calibration-data", metavar="DIR",
+                        help="ensembles: the prepared dataset whose valid split fits the ensemble's temperature "
+                             "(default: the one the runs were trained on, its path read from the working folder)")
+    parser.add_argument("--no-calibration", action="store_true", help="ensembles: ship temperature 1 (uncalibrated)")
     parser.add_argument("--onnx", action="store_true",
                         help="also write OUT/onnx/: one ONNX graph per modality subset (recogniser + translators), "
                              "checked against PyTorch; run with --runtime onnx")
@@ -35,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         from xmer.inference import export_ensemble
 
         runs = [args.run_dir, *args.more_runs]
-        out = export_ensemble(runs, args.out, overwrite=args.overwrite)
+        out = export_ensemble(runs, args.out, overwrite=args.overwrite, calibration_data=args.calibration_data,
+                              calibrate=not args.no_calibration)
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         print(f"exported an ensemble of {len(runs)} runs -> {out} ({size / 1e6:.1f} MB); predictions average their probabilities")
     else:

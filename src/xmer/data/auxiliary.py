@@ -34,6 +34,8 @@ EKMAN7_RELEASES: dict[str, str] = {
     "dailydialog": "dailydialog_reccon",
     "isear": "isear",
     "wassa2017": "wassa2017",
+    "nemo": "nemo",
+    "emospeech": "indian_emospeech",
 }
 """Source (a key of :data:`xmer.data.sources.SOURCES`) -> its release's folder in ``../shared/data``."""
 

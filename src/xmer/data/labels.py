@@ -10,7 +10,7 @@ a label. A user declares a space of their own in a YAML or JSON file
 How labels map (never guessed):
 
 - Every built-in emotion space lists, for each of its labels, the Ekman-7 class it *is* or ``None``
-  (:data:`TO_EKMAN7`): RAVDESS ``calm``, CK+ ``contempt``, EMO-DB ``boredom``, IEMOCAP
+  (:data:`TO_EKMAN7`): RAVDESS and Indian EmoSpeech ``calm``, CK+ ``contempt``, EMO-DB ``boredom``, IEMOCAP
   ``frustrated``/``other`` and SemEval ``anticipation``/``love``/``optimism``/``pessimism``/``trust``
   have no Ekman class and are dropped, as are EmoryNLP ``peaceful``/``powerful``, ISEAR
   ``shame``/``guilt`` and XED ``anticipation``/``trust``; IEMOCAP ``excited`` is ``happy`` (the 4-class protocol);
@@ -102,6 +102,8 @@ LABEL_SPACES: dict[str, LabelSpace] = {
         _space("dailydialog7", "neutral happiness anger surprise sadness disgust fear", False, "DailyDialog's seven emotion labels"),
         _space("isear7", "joy fear anger sadness disgust shame guilt", False, "ISEAR's seven emotions"),
         _space("wassa4", "anger fear joy sadness", False, "WASSA-2017 EmoInt's four emotions"),
+        _space("nemo6", "anger fear happiness sadness surprised neutral", False, "nEMO's six emotions (acted Polish speech)"),
+        _space("emospeech4", "happy angry fearful calm", False, "Indian EmoSpeech Command Dataset's four emotions"),
         _space(
             "xed9",
             "anger anticipation disgust fear joy sadness surprise trust neutral",
@@ -169,6 +171,8 @@ TO_EKMAN7: dict[str, dict[str, str | None]] = {
     "dailydialog7": _table("neutral happiness:happy anger:angry surprise sadness:sad disgust fear"),
     "isear7": _table("joy:happy fear anger:angry sadness:sad disgust shame:- guilt:-"),
     "wassa4": _table("anger:angry fear joy:happy sadness:sad"),
+    "nemo6": _table("anger:angry fear happiness:happy sadness:sad surprised:surprise neutral"),
+    "emospeech4": _table("happy angry fearful:fear calm:-"),
     "xed9": _table("anger:angry anticipation:- disgust fear joy:happy sadness:sad surprise trust:- neutral"),
     "goemotions28": {
         **{label: _GROUP_TO_EKMAN7[group] for group, labels in GOEMOTIONS_EKMAN.items() for label in labels},

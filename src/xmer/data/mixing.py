@@ -22,6 +22,11 @@ expectation, whatever its size (it replaces ``weight``), and ``balance_classes: 
 evenly over the source's classes (each class gets the same expected draws; the samples of a rare
 class are drawn more often than once when needed). Both act on per-sample draw rates, so a sample's
 expected count is ``floor(rate)`` plus one more with probability ``rate - floor(rate)``.
+
+No evaluation item reaches training through any source: the training records of every source (the
+primary's own included) that hold an item of the primary's valid or test split (the same text, image
+or recording; :mod:`xmer.data.overlap`) are dropped before anything is drawn, and counted per source
+in :attr:`MixedDataset.overlaps_dropped` (the run log and ``metrics.json`` report them).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import numpy as np
 
 from xmer.data.contract import Batch, Sample
 from xmer.data.dataset import PreparedDataset, batches_of
+from xmer.data.overlap import EVALUATION_SPLITS, keyed, shared_with
 from xmer.errors import ConfigError, DataError
 from xmer.modalities import MODALITIES
 
@@ -103,10 +109,18 @@ class MixedDataset:
         self.primary = self.parts[0]
         self.root, self.info = self.primary.root, self.primary.info
         self.dropped: dict[str, dict[str, int]] = {}
+        self.overlaps_dropped: dict[str, int] = {}
+        """Source folder -> training records dropped for holding an item of the primary's valid or test split."""
+        self.overlaps_unchecked: dict[str, list[str]] = {}
+        """Source folder -> training records whose media could not be read for that comparison."""
+        held_out = self._held_out_keys()
+        self._primary_excluded = self._shared_ids(self.primary, self.primary.split("train"), held_out)
         self._aux_train: list[dict] = []
         for index, (spec, part) in enumerate(zip(self.specs[1:], self.parts[1:]), start=1):
             self._check_dims(part)
-            self._aux_train += self._mapped_train(index, part)
+            mapped = self._mapped_train(index, part)
+            excluded = self._shared_ids(part, mapped, held_out)
+            self._aux_train += [r for r in mapped if r["id"] not in excluded]
         if compose_per_epoch and self.primary.multi_label:
             raise ConfigError("data.compose_per_epoch needs a single-label primary dataset (it pairs samples by class)")
 
@@ -126,6 +140,8 @@ class MixedDataset:
 
     def split(self, name: str, subsets: str = "all", usage: float = 1.0, complete: float = 1.0) -> list[dict]:
         records = [{**r, "_part": 0} for r in self.primary.split(name, subsets, usage, complete)]
+        if name == "train":
+            records = [r for r in records if r["id"] not in self._primary_excluded]
         if name == "train" and subsets == "all":
             records += self._aux_train
         return records
@@ -177,6 +193,35 @@ class MixedDataset:
                     f"the primary dataset's are {self.primary.dims[m]}-dim ({self.primary.store.extractor(m) or 'unknown'}); "
                     "extract both with the same extractor"
                 )
+
+    def _held_out_keys(self) -> dict[str, set[str]]:
+        """Modality -> the item keys (:mod:`xmer.data.overlap`) of the primary's valid and test records."""
+        held: dict[str, set[str]] = {}
+        for split in EVALUATION_SPLITS:
+            found = keyed(self.primary.split(split), self.primary)
+            for keys in found.keys:
+                for m, key in keys.items():
+                    held.setdefault(m, set()).add(key)
+            if found.unreadable:
+                self.overlaps_unchecked.setdefault(str(Path(self.primary.root)), []).extend(found.unreadable)
+        return held
+
+    def _shared_ids(self, part: PreparedDataset, train: list[dict], held_out: dict[str, set[str]]) -> set[str]:
+        """Ids of the ``train`` records of ``part`` that hold an item of the primary's evaluation
+        splits; counted in :attr:`overlaps_dropped` (and those not comparable in :attr:`overlaps_unchecked`)."""
+        found = keyed(train, part, modalities=held_out)
+        shared = {train[i]["id"] for i in shared_with(found, (k for keys in held_out.values() for k in keys))}
+        name = str(Path(part.root))
+        self.overlaps_dropped[name] = self.overlaps_dropped.get(name, 0) + len(shared)
+        if found.unreadable:
+            self.overlaps_unchecked.setdefault(name, []).extend(found.unreadable)
+        return shared
+
+    def report(self) -> dict:
+        """What the mixture left out of training, per source folder: ``label_drops`` (reason -> count),
+        ``overlaps_dropped`` and ``overlaps_unchecked`` (count); for the run log and ``metrics.json``."""
+        return {"overlaps_dropped": dict(self.overlaps_dropped), "label_drops": dict(self.dropped),
+                "overlaps_unchecked": {k: len(v) for k, v in self.overlaps_unchecked.items()}}
 
     def _mapped_train(self, index: int, part: PreparedDataset) -> list[dict]:
         from xmer.data.labels import map_sample

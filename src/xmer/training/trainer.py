@@ -100,7 +100,10 @@ class Trainer:
         if not self.valid_records:
             raise DataError(f"{self.dataset.root}: no validation samples (split 'valid')")
         self.input_dims = self.dataset.dims
-        per_rank = math.ceil(len(self.train_records) / self.context.world)
+        # The schedule counts the steps an epoch runs: a mixture draws its sources per epoch, so its
+        # epoch holds the records drawn (first epoch's draw), not every record it could draw from.
+        drawn = len(self.dataset.epoch(self.train_records, self._epoch_seed(1)))
+        per_rank = math.ceil(drawn / self.context.world)
         self._build(len(self.dataset.labels), self.dataset.multi_label, math.ceil(per_rank / config.data.batch_size))
 
     def _build(self, num_classes: int, multi_label: bool, steps_per_epoch: int) -> None:
@@ -274,6 +277,7 @@ class Trainer:
 
     def _fit(self) -> RunState:
         cfg = self.config.train
+        self._log_mixture()
         if self.model.can_imagine() and self.config.method.strategy == "pipeline":
             self._pretrain_translators()
         while self.state.epoch < cfg.epochs and (not cfg.patience or self.state.epoch - self.state.best_epoch < cfg.patience):
@@ -309,6 +313,16 @@ class Trainer:
         barrier(self.context)  # the run folder is complete before any rank returns
         self._log(f"best epoch {self.state.best_epoch}: valid {cfg.selection_metric} {self.state.best_score:.4f}")
         return self.state
+
+    def _log_mixture(self) -> None:
+        """A mixture's drops in the run log: training records holding an evaluation item, per source."""
+        report = self.dataset.report() if hasattr(self.dataset, "report") else None
+        if not report:
+            return
+        for source, n in report["overlaps_dropped"].items():
+            unchecked = report["overlaps_unchecked"].get(source, 0)
+            self._log(f"{source}: {n} training record(s) dropped, holding an item of the primary's valid or test split"
+                      + (f"; {unchecked} not compared (media unreadable)" if unchecked else ""))
 
     def calibrate(self) -> None:
         """Fit the softmax temperature of the best checkpoint on the validation split and record it,
@@ -353,7 +367,7 @@ class Trainer:
             self.model.translator.eval()  # pipeline: frozen translators imagine with the latent mean, as at test time
         step = step or self.train_step
         cfg = self.config
-        seed = cfg.train.seed * 100_003 + epoch
+        seed = self._epoch_seed(epoch)
         # The epoch is drawn once (a mixture resamples its sources), identically on every rank, and
         # then sharded: every torchrun rank takes the same number of steps.
         records = shard(self.dataset.epoch(self.train_records, seed), self.context, seed=seed)  # all, in one process
@@ -375,6 +389,9 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + v
             bar.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:1]})
         return {k: round(v / count, 5) for k, v in sums.items()}
+
+    def _epoch_seed(self, epoch: int) -> int:
+        return self.config.train.seed * 100_003 + epoch
 
     def train_step(self, batch) -> dict[str, float]:
         """One recogniser step (on Algorithm 1's combinations when translators are on), and every

@@ -21,6 +21,7 @@ from xmer.data.sources.iemocap import IEMOCAP
 from xmer.data.sources.images import FER2013, CKPlus
 from xmer.data.sources.pickles import MMSAPickle, MultPickle
 from xmer.data.sources.recordings import CMUMOSIBCLSTM, RAVDESSAV
+from xmer.data.sources.speech import NEMO, EmoSpeech
 from xmer.data.sources.text import MELD, GoEmotions, SemEval2018EC
 from xmer.data.sources.text_more import ISEAR, WASSA2017, XED, DailyDialog, EmoryNLP
 from xmer.errors import ConfigError
@@ -30,7 +31,7 @@ SOURCES: dict[str, Source] = {
     for s in (
         CMUMOSEI(), CMUMOSI(), MultPickle(), MMSAPickle(), IEMOCAP(), RAVDESS(), CKPlus(), FER2013(), AFEW(),
         SemEval2018EC(), GoEmotions(), MELD(), TESS(), EMODB(), URDU(), XED(), EmoryNLP(), DailyDialog(), ISEAR(),
-        WASSA2017(), Composite(),
+        WASSA2017(), NEMO(), EmoSpeech(), Composite(),
         CMUMOSIBCLSTM(), RAVDESSAV(),
     )
 }

@@ -24,6 +24,7 @@ import numpy as np
 
 from xmer.data.dataset import DatasetInfo
 from xmer.data.labels import SENTIMENT_SPACES, LabelSpace, get_label_space, is_builtin, map_sample, sentiment_label
+from xmer.data.overlap import SHARED_IN_RELEASE, media_keys, within_release
 from xmer.data.store import SPLITS, building, write_manifest
 from xmer.errors import ConfigError, DataError
 from xmer.guard import check_output, check_replaceable
@@ -277,6 +278,7 @@ def prepare_source(
     kept, dropped = _map_labels(scan, space)
     if not kept:
         raise DataError(f"{source.name}: no sample has a label in label space {space.name!r}; dropped: {dict(dropped)}")
+    kept = drop_shared_items(kept, scan, dropped)
     summary = _summarise(source, scan, space, kept, dropped, raw, out)
     if dry_run:
         return summary
@@ -327,6 +329,39 @@ def _map_labels(scan: Scan, space: LabelSpace) -> tuple[list[RawSample], Counter
         sample.label = label
         kept.append(sample)
     return kept, dropped
+
+
+def sample_keys(sample: RawSample) -> dict[str, str]:
+    """:func:`xmer.data.overlap.media_keys` of a sample as a source found it (pixels or features it
+    holds in memory count as its media)."""
+    data = sample.data
+    pixels = data if isinstance(data, np.ndarray) and data.dtype == np.uint8 and "visual" in sample.modalities else None
+    stored = data.get if isinstance(data, dict) else None
+    extra = sample.extra or {}
+    return media_keys(sample.modalities, sample.media, composed="parts" in extra, pixels=pixels,
+                      spans=extra.get("media_span"), features=stored)
+
+
+def drop_shared_items(samples: list[RawSample], scan: Scan, dropped: Counter) -> list[RawSample]:
+    """The samples without the training samples that share an item (:mod:`xmer.data.overlap`) with a
+    valid or test sample of the same release; the drops are counted in ``dropped``, and samples whose
+    media could not be read for the comparison are named in the scan's notes."""
+    unreadable: list[str] = []
+
+    def keys(sample: RawSample) -> dict[str, str]:
+        try:
+            return sample_keys(sample)
+        except DataError as error:
+            unreadable.append(f"{sample.id}: {error}")
+            return {}
+
+    kept, n = within_release(samples, keys)
+    if n:
+        dropped[SHARED_IN_RELEASE] += n
+    if unreadable:
+        scan.notes.append(f"{len(unreadable)} sample(s) not compared for shared items, their media unreadable "
+                          f"(first: {unreadable[0]})")
+    return kept
 
 
 def _summarise(source, scan, space, kept, dropped, raw, out) -> PrepareSummary:
@@ -387,6 +422,8 @@ MAGIC = {
     ".wav": (0, b"RIFF", 8, b"WAVE"),
     ".avi": (0, b"RIFF", 8, b"AVI "),
     ".flac": (0, b"fLaC", None, None),
+    ".opus": (0, b"OggS", None, None),
+    ".ogg": (0, b"OggS", None, None),
     ".mp4": (4, b"ftyp", None, None),
     ".png": (0, b"\x89PNG", None, None),
     ".jpg": (0, b"\xff\xd8", None, None),

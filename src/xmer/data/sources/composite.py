@@ -62,7 +62,7 @@ from pathlib import Path
 import numpy as np
 
 from xmer.data.labels import EKMAN7, map_sample
-from xmer.data.sources.base import RawSample, Scan, Source
+from xmer.data.sources.base import RawSample, Scan, Source, drop_shared_items
 from xmer.data.sources.images import FER2013
 from xmer.data.store import SPLITS
 from xmer.errors import ConfigError, DataError
@@ -179,6 +179,10 @@ class Composite(Source):
             kept.append(sample)
         if not kept:
             raise DataError(f"composite: no {part} sample under {folder} has an ekman7 label")
+        shared: Counter = Counter()
+        kept = drop_shared_items(kept, scan, shared)
+        for reason, n in shared.items():
+            scan.dropped[f"{part}: {reason}"] += n
         return kept
 
     def write(self, out: Path, samples: list[RawSample], scan: Scan) -> dict[str, dict]:
