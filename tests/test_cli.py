@@ -12,6 +12,7 @@ import pytest
 
 from xmer.cli import COMMANDS, main
 from xmer.config import load_config
+from xmer.inference import Recognizer
 from xmer.training.trainer import Trainer
 
 from test_training import TINY
@@ -46,6 +47,16 @@ def test_predict_json_for_any_subset(run_dir, tmp_path, capsys, keys):
     assert set(out) >= {"labels", "probabilities", "prediction", "observed", "imagined"}
     assert out["observed"] == list(keys) and out["prediction"] in out["labels"]
     assert sum(out["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    # each observed modality's own reading beside the fused one: the same as predicting from it alone
+    assert list(out["by_modality"]) == list(keys)
+    recognizer = Recognizer.load(run_dir)
+    with np.load(path) as arrays:
+        for m in keys:
+            alone = recognizer.predict({m: arrays[m]})
+            assert out["by_modality"][m]["prediction"] == alone.prediction
+            assert out["by_modality"][m]["probabilities"] == pytest.approx(alone.probabilities, abs=2e-6)
+    if len(keys) == 1:
+        assert out["by_modality"][keys[0]]["probabilities"] == out["probabilities"]
 
 
 @pytest.mark.parametrize(

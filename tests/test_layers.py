@@ -1,5 +1,5 @@
 """Layers that import one way: core -> data, features -> models -> evaluation -> training ->
-inference -> experiments -> cli, serving (README "Architecture"). Read from the sources' import
+inference -> experiments -> cli, serving, scaling (README "Architecture"). Read from the sources' import
 statements, module-level and function-local alike, so a cycle hidden in a function fails too; and
 every module is imported in a fresh interpreter, which must not change process-wide state."""
 
@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("inference", ("xmer.inference", "xmer.scoring", "xmer.modelcard", "xmer.onnx_export", "xmer.onnx_runtime",
                    "xmer.analysis", "xmer.timeline", "xmer.timeline_report", "xmer.timeline_video", "xmer.batch")),
     ("experiments", ("xmer.experiments",)),
-    ("interfaces", ("xmer.cli", "xmer.serving", "xmer.__main__")),
+    ("interfaces", ("xmer.cli", "xmer.serving", "xmer.scaling", "xmer.__main__")),
 )
 """Layer name and the modules (or packages) in it, lowest first. A module may import its own layer
 and those below it, never one above."""
@@ -142,3 +142,11 @@ print(json.dumps({"failed": failed, "skipped": skipped, "env": changed, "umask":
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["failed"] == []
     assert result["env"] == [] and result["umask"], result  # no process-wide state set at import
+
+
+def test_the_public_api_is_one_import_and_import_xmer_stays_light():
+    code = ("import sys, xmer; assert 'torch' not in sys.modules; "
+            "from xmer import Recognizer, Prediction, Timeline; print(Recognizer.__name__, Prediction.__name__, Timeline.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["Recognizer", "Prediction", "Timeline"]
+

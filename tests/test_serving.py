@@ -140,6 +140,8 @@ def test_predict_uploads_by_field_and_by_content(client, recognizer):
     wav = wav_bytes()
     out = client.post("/predict", files={"file": ("speech.bin", wav)}, data={"text": "well"}).json()
     assert out["observed"] == ["audio", "text"] and out["imagined"] == ["visual"] and out["sources"] == {"audio": "speech.bin"}
+    assert set(out["by_modality"]) == {"audio", "text"}  # the voice's and the words' own readings
+    assert set(out["by_modality"]["text"]["probabilities"]) == set(recognizer.labels)
     out = client.post("/predict", json={"audio": b64(wav, "tone.wav"), "text": "well"}).json()
     assert out["observed"] == ["audio", "text"]
     rng = np.random.default_rng(0)

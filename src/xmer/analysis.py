@@ -265,8 +265,9 @@ def _checked(array) -> np.ndarray | None:
     return array if array.ndim == 2 and array.shape[0] > 0 and np.isfinite(array).all() else None
 
 
-def _jobs(extractors, store: _Faces, followed: list, renumber, segment: Segment, shared) -> list[tuple[Segment, str | None, dict]]:
-    """The predictions a segment needs, as ``(segment, modality or None for fused, features)``; sets
+def _jobs(extractors, store: _Faces, followed: list, renumber, segment: Segment, shared) -> list[tuple[Segment, dict]]:
+    """The prediction a segment needs, as ``[(segment, features)]`` (the fused prediction carries each
+    modality's own reading, :attr:`~xmer.inference.Prediction.by_modality`); sets
     the segment's face: the first track of ``followed`` seen in the segment's context, or, when it
     is not, the one of the others seen there most. A segment where nothing was observed (no face,
     silence, no words) needs none: it gets no prediction rather than a guess."""
@@ -282,22 +283,14 @@ def _jobs(extractors, store: _Faces, followed: list, renumber, segment: Segment,
                             "box": [int(v) for v in np.median(boxes, axis=0).round()]}
     if not features:
         return []
-    jobs = [(segment, None, features)]
-    if len(features) > 1:
-        jobs += [(segment, m, {m: f}) for m, f in features.items()]
-    return jobs
+    return [(segment, features)]
 
 
 def _run_jobs(recognizer, jobs, batch_size: int = 32) -> None:
     """Run the predictions in batches and store them in their segments."""
     for i in range(0, len(jobs), batch_size):
         chunk = jobs[i : i + batch_size]
-        ids = [f"{s.start:.2f}-{s.end:.2f}s" for s, _, _ in chunk]
-        for (segment, modality, features), out in zip(chunk, recognizer.predict_many([f for _, _, f in chunk], ids)):
-            if modality is None:
-                segment.prediction, segment.probabilities = out.prediction, out.probabilities
-                segment.observed, segment.imagined = out.observed, out.imagined
-                if len(features) == 1:
-                    segment.modalities[next(iter(features))] = {"prediction": out.prediction, "probabilities": out.probabilities}
-            else:
-                segment.modalities[modality] = {"prediction": out.prediction, "probabilities": out.probabilities}
+        ids = [f"{s.start:.2f}-{s.end:.2f}s" for s, _ in chunk]
+        for (segment, _), out in zip(chunk, recognizer.predict_many([f for _, f in chunk], ids)):
+            segment.prediction, segment.probabilities = out.prediction, out.probabilities
+            segment.observed, segment.imagined, segment.by_modality = out.observed, out.imagined, out.by_modality

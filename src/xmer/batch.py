@@ -9,15 +9,28 @@ relative path is taken from the folder of the items file) and ``text`` (the word
 Each output line is the object ``xmer predict --json`` prints for that input, plus ``id``, in input
 order; an item that cannot be read or predicted gives ``{"id": ..., "error": "..."}`` and the others
 go on. The model and its extractors load once, and items with text alone are predicted together
-(:data:`TEXT_BATCH`; the same answers, about 1.9x faster). The output file is written under a temporary name
-and renamed when complete, so it is either the whole answer or absent.
+(:data:`TEXT_BATCH`; the same answers, about 1.9x faster).
+
+The output file is either the whole answer or absent: while the job runs, each line is appended to
+``PREDICTIONS.jsonl.partial`` as soon as it is known (:class:`BatchOutput`), and that file is renamed
+onto ``PREDICTIONS.jsonl`` when every item has its line. A stopped job keeps its partial file, and
+``resume=True`` (``xmer predict --batch ... --resume``) skips the ids already there.
+
+A media value may also be a URI that PyArrow's file systems read (``file://``, ``s3://``, ``gs://``,
+``hdfs://``): the file is copied to a temporary folder for the time of its prediction. ``xmer predict --batch ... --ray`` runs the same per-item work on a Ray
+cluster (:mod:`xmer.scaling.ray_jobs`).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+import os
+import re
+import tempfile
+from collections import Counter
+from contextlib import ExitStack, contextmanager
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple
 
 from xmer.errors import ConfigError, DataError
 
@@ -58,7 +71,7 @@ def read_items(path: str | Path) -> Iterator[tuple[object, dict | None, str | No
                 if not isinstance(value, str):
                     yield item["id"], None, f"{key!r} must be a string"
                     break
-                media[key] = value if key == "text" else path.parent / value
+                media[key] = value if key == "text" or is_uri(value) else path.parent / value
             else:
                 if not media:
                     yield item["id"], None, f"no input: give any of {', '.join(ITEM_KEYS)}"
@@ -66,42 +79,75 @@ def read_items(path: str | Path) -> Iterator[tuple[object, dict | None, str | No
                     yield item["id"], media, None
 
 
+class BatchCounts(NamedTuple):
+    """What a batch job did."""
+
+    written: int
+    """Lines written by this run."""
+    failed: int
+    """Of those, lines with an error."""
+    kept: int
+    """Lines already in the output from a stopped or earlier run (``resume``), not predicted again."""
+
+
 def predict_batch(recognizer: "Recognizer", items: str | Path, out: str | Path, asr: bool = True,
-                  progress: bool = True) -> tuple[int, int]:
+                  progress: bool = True, resume: bool = False) -> BatchCounts:
     """Predict every line of ``items`` into ``out`` (see the module docstring).
 
-    Returns:
-        ``(lines written, lines with an error)``.
+    Args:
+        resume: skip the items whose id already has a line in ``out`` or in the partial output of a
+            stopped job, and add the others' lines after them.
 
     Raises:
-        DataError: the items file is missing. ConfigError: a library every item needs is missing.
+        DataError: the items file is missing, or ``out`` is taken (see :class:`BatchOutput`).
+        ConfigError: a library every item needs is missing.
     """
     from tqdm import tqdm
 
-    from xmer.io import atomic_path
-
     items, out = Path(items), Path(out)
-    if out.resolve() == items.resolve():
-        raise DataError(f"--out {out} would overwrite the items file")
+    check_batch_paths(items, out)
     rows = list(read_items(items))  # ids and paths only: small even for a long list
     written = failed = 0
-    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f, \
+    with BatchOutput(out, resume) as output, \
             tqdm(total=len(rows), desc="predict", unit="item", disable=not progress) as bar:
-        for start in range(0, len(rows), TEXT_BATCH):
-            chunk = rows[start : start + TEXT_BATCH]
-            texts = _texts_at_once(recognizer, chunk)
-            for index, (item_id, media, error) in enumerate(chunk):
-                if index in texts:
-                    row = {"id": item_id, **texts[index]}
-                elif media is not None:
-                    row = _predict_one(recognizer, item_id, media, asr)
-                else:
-                    row = {"id": item_id, "error": error}
+        todo = output.remaining(rows)
+        bar.update(len(rows) - len(todo))
+        for start in range(0, len(todo), TEXT_BATCH):
+            for row in predict_rows(recognizer, todo[start : start + TEXT_BATCH], asr, done=bar.update):
+                output.write(json.dumps(row))
                 failed += "error" in row
-                f.write(json.dumps(row) + "\n")
                 written += 1
-                bar.update()
-    return written, failed
+        output.finish()
+    return BatchCounts(written, failed, len(rows) - len(todo))
+
+
+def check_batch_paths(items: Path, out: Path) -> None:
+    """DataError when ``out`` would overwrite the items file."""
+    if out.resolve() == items.resolve():
+        raise DataError(f"--out {out} would overwrite the items file")
+
+
+def predict_rows(recognizer: "Recognizer", chunk: list[tuple[object, dict | None, str | None]], asr: bool = True,
+                 done: Callable[[], object] | None = None) -> list[dict]:
+    """The output line (an object) of each ``(id, media, error)`` of ``chunk``, in order: items with
+    text alone predicted together, the others one at a time, unusable ones their error. The whole
+    per-item work of a batch job, locally and on a Ray worker alike; ``done`` is called per item.
+
+    Raises:
+        ConfigError: a library every item needs is missing.
+    """
+    texts = _texts_at_once(recognizer, chunk)
+    rows = []
+    for index, (item_id, media, error) in enumerate(chunk):
+        if index in texts:
+            rows.append({"id": item_id, **texts[index]})
+        elif media is not None:
+            rows.append(_predict_one(recognizer, item_id, media, asr))
+        else:
+            rows.append({"id": item_id, "error": error})
+        if done is not None:
+            done()
+    return rows
 
 
 TEXT_BATCH = 256
@@ -127,12 +173,196 @@ def _texts_at_once(recognizer: "Recognizer", chunk: list) -> dict[int, dict]:
 
 
 def _predict_one(recognizer: "Recognizer", item_id, media: dict, asr: bool) -> dict:
+    copies: dict[str, str] = {}  # local copy -> URI, to name the URI in messages
     try:
-        prediction, notes = recognizer.predict_media(**media, asr=asr)
+        with ExitStack() as stack:
+            local = {}
+            for key, value in media.items():
+                local[key] = value if key == "text" else stack.enter_context(local_copy(value))
+                if key != "text" and is_uri(value):
+                    copies[str(local[key])] = value
+            prediction, notes = recognizer.predict_media(**local, asr=asr)
         return {"id": item_id, **prediction.to_json(), "notes": notes}
     except ConfigError:
         raise
     except DataError as problem:
-        return {"id": item_id, "error": str(problem)}
+        return {"id": item_id, "error": _named(str(problem), copies)}
     except Exception as problem:  # a library failing on odd input: this item only
-        return {"id": item_id, "error": f"{type(problem).__name__}: {problem}"}
+        return {"id": item_id, "error": _named(f"{type(problem).__name__}: {problem}", copies)}
+
+
+def _named(message: str, copies: dict[str, str]) -> str:
+    for copy, uri in copies.items():
+        message = message.replace(copy, uri)
+    return message
+
+
+# ---------------------------------------------------------------------------------------------
+# Files named by URI
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_uri(value: object) -> bool:
+    """Whether ``value`` is a URI with a scheme (``s3://b/k.wav``, ``file:///data/a.mp4``), not a path."""
+    return isinstance(value, str) and _URI.match(value) is not None
+
+
+@contextmanager
+def local_copy(location: str | Path) -> Iterator[Path]:
+    """A local path to the file at ``location``: a path as it is; a URI read with PyArrow's file
+    systems (``file://`` in place; ``s3://``, ``gs://``, ``hdfs://`` copied into a temporary folder
+    that is removed afterwards).
+
+    Raises:
+        DataError: the URI cannot be opened or read, or pyarrow is not installed.
+    """
+    if not is_uri(location):
+        yield Path(location)
+        return
+    uri = str(location)
+    try:
+        from pyarrow import fs
+    except ImportError:
+        raise DataError(f"{uri}: reading URIs needs pyarrow (pip install 'xmer[media]')") from None
+    try:
+        filesystem, inner = fs.FileSystem.from_uri(uri)
+    except (ValueError, OSError) as error:
+        raise DataError(f"{uri}: cannot open ({error})") from None
+    if isinstance(filesystem, fs.LocalFileSystem):
+        yield Path(inner)
+        return
+    with tempfile.TemporaryDirectory(prefix="xmer-uri-") as folder:
+        local = Path(folder) / (PurePosixPath(inner).name or "input")
+        copy_from(filesystem, inner, local, uri)
+        yield local
+
+
+def copy_from(filesystem, inner: str, local: Path, uri: str) -> None:
+    """Copy file ``inner`` of a ``pyarrow.fs`` file system to ``local`` (DataError naming ``uri`` if it fails)."""
+    try:
+        with filesystem.open_input_stream(inner) as source, open(local, "wb") as target:
+            while chunk := source.read(1 << 20):
+                target.write(chunk)
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read {uri}: {error}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The output file: appended as lines come, renamed when complete, resumable
+
+
+def id_key(item_id: object) -> str:
+    """A hashable key for an item id (ids are any JSON value)."""
+    return json.dumps(item_id, sort_keys=True)
+
+
+class BatchOutput:
+    """The output of a batch job (local or on Ray): complete lines appended to ``OUT.partial`` as
+    they come, flushed, so a stopped job keeps them; renamed onto ``OUT`` by :meth:`finish` when every
+    item has its line, so ``OUT`` is always a whole answer. One writer at a time (``.OUT.lock``).
+
+    Without ``resume``, an existing partial file is an error (a stopped job's work is never thrown
+    away unasked) and an existing ``OUT`` is replaced at the end, as before. With ``resume``, the
+    lines of the partial file (else of ``OUT``) are kept, a last line cut short by a kill is dropped,
+    and :meth:`remaining` leaves out the items they answer.
+
+    Usage::
+
+        with BatchOutput(out, resume) as output:
+            for row in ...: output.write(json.dumps(row))
+            output.finish()
+    """
+
+    def __init__(self, out: str | Path, resume: bool = False):
+        from xmer.locks import Lock
+
+        self.out = Path(out)
+        self.partial = self.out.with_name(self.out.name + ".partial")
+        self.resume = resume
+        self.lock = Lock(self.out.with_name(f".{self.out.name}.lock"), f"predictions {self.out}")
+        self.done: Counter[str] = Counter()
+        self.kept = 0
+        self._file = None
+
+    def __enter__(self) -> "BatchOutput":
+        self.lock.acquire()
+        try:
+            self._open()
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self._file is not None:
+                self._file.close()
+                if self.partial.stat().st_size == 0:
+                    self.partial.unlink()  # stopped before its first line: leaves nothing behind
+        finally:
+            self.lock.release()
+
+    def _open(self) -> None:
+        if self.partial.exists() and self.partial.stat().st_size == 0:
+            self.partial.unlink()  # a job stopped before its first line: nothing to keep
+        if self.partial.exists() and not self.resume:
+            raise DataError(f"{self.partial} holds the lines of a stopped job: continue it with --resume, "
+                            f"or delete it to start again")
+        if self.resume and (self.partial.exists() or self.out.exists()):
+            source = self.partial if self.partial.exists() else self.out
+            lines, length = _read_lines(source)
+            if source == self.partial:
+                os.truncate(self.partial, length)  # drops a line cut short by a kill
+            else:
+                self.partial.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            self.done = Counter(id_key(json.loads(line)["id"]) for line in lines)
+            self.kept = len(lines)
+        self._file = open(self.partial, "a" if self.kept else "w", encoding="utf-8")
+
+    def remaining(self, rows: list[tuple]) -> list[tuple]:
+        """The rows (tuples whose first element is the id) that have no line yet, in order; an id
+        given twice is skipped as often as it has lines."""
+        left = Counter(self.done)
+        todo = []
+        for row in rows:
+            key = id_key(row[0])
+            if left[key] > 0:
+                left[key] -= 1
+            else:
+                todo.append(row)
+        return todo
+
+    def write(self, line: str) -> None:
+        """Append one output line (a JSON object, without the newline)."""
+        self._file.write(line + "\n")
+        self._file.flush()
+
+    def finish(self) -> None:
+        """Every item has its line: make the partial file the output."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        os.replace(self.partial, self.out)
+
+
+def _read_lines(path: Path) -> tuple[list[str], int]:
+    """The prediction lines of ``path`` and the byte length they take; a last line without its
+    newline (a write cut short) is left out. DataError on any other line that is not an object with
+    an id: resume continues only a file a batch job wrote."""
+    lines, length = [], 0
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                row = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                row = None
+            if not isinstance(row, dict) or "id" not in row:
+                raise DataError(f"{path}, line {number}: not a prediction line (an object with an \"id\"); "
+                                f"--resume continues only the output of xmer predict --batch")
+            lines.append(raw.decode("utf-8").rstrip("\n"))
+            length += len(raw)
+    return lines, length

@@ -12,7 +12,7 @@ on how a checkpoint is loaded and how an input is checked. Example::
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -199,12 +199,19 @@ class Prediction:
     speech, transcribed); None without words. Only predictions from media say it."""
     text: str | None = None
     """The words the text modality read (media predictions with words only)."""
+    by_modality: dict[str, dict] = field(default_factory=dict)
+    """Observed modality -> ``{"prediction", "probabilities"}`` of that modality alone (the others
+    imagined from it, as for any input that lacks them): the evidence of each, beside the fused answer."""
 
     def to_json(self) -> dict:
         out = asdict(self)
         if self.text_source is None and self.text is None:
             del out["text_source"], out["text"]
         return out
+
+    def reading(self) -> dict:
+        """``{"prediction", "probabilities"}``: what :attr:`by_modality` holds for one modality."""
+        return {"prediction": self.prediction, "probabilities": dict(self.probabilities)}
 
 
 class Recognizer:
@@ -282,10 +289,21 @@ class Recognizer:
         prediction independent of the others in the batch)."""
         label = np.zeros(len(self.labels), np.float32) if self.multi_label else 0
         ids = sample_ids or [f"input {i}" for i in range(len(items))]
-        samples = [Sample(id=i, source="input", features=self.check_features(f, i), label=label) for f, i in zip(items, ids)]
+        checked = [self.check_features(f, i) for f, i in zip(items, ids)]
+        # Each item, then each modality of the items with several alone (its own reading, for
+        # ``by_modality``), in one forward pass.
+        alone = [(n, m) for n, f in enumerate(checked) if len(f) > 1 for m in MODALITIES if m in f]
+        inputs = checked + [{m: checked[n][m]} for n, m in alone]
+        samples = [Sample(id=str(i), source="input", features=f, label=label) for i, f in zip(ids + [ids[n] for n, _ in alone], inputs)]
         batch = collate(samples, list(self.input_dims), self.input_dims, len(self.labels), self.multi_label)
         probs = self.scores(batch).numpy()
-        return [self._prediction(probs[row], batch, row) for row in range(len(samples))]
+        predictions = [self._prediction(probs[row], batch, row) for row in range(len(samples))]
+        for prediction in predictions[: len(checked)]:
+            if len(prediction.observed) == 1:
+                prediction.by_modality = {prediction.observed[0]: prediction.reading()}
+        for (n, m), own in zip(alone, predictions[len(checked):]):
+            predictions[n].by_modality[m] = own.reading()
+        return predictions[: len(checked)]
 
     def predict_file(self, path: str | Path) -> Prediction:
         """Predict from an ``.npz`` whose keys are modality names, each a (T, D) array."""

@@ -43,7 +43,7 @@ class Segment:
     probabilities: dict[str, float] = field(default_factory=dict)
     observed: list[str] = field(default_factory=list)
     imagined: list[str] = field(default_factory=list)
-    modalities: dict[str, dict] = field(default_factory=dict)
+    by_modality: dict[str, dict] = field(default_factory=dict)
     """Observed modality -> ``{"prediction", "probabilities"}`` from that modality alone."""
     face: dict | None = None
     """``{"track", "frames", "box"}``: the face track used, its frames in the context, its median box

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("xmer.cli.predict", "predict emotions for one input (features file or media files), or a batch"),
     "analyze": ("xmer.cli.analyze", "the emotion over time of videos or audio files: timeline.json/.csv/.png, summary.md"),
     "prepare": ("xmer.cli.prepare", "turn a dataset release (FER2013, RAVDESS, IEMOCAP, .csd, ...) into a prepared dataset"),
-    "pretrain": ("xmer.cli.pretrain", "train the visual front-end (face CNN) on FER2013 and write its weights"),
+    "pretrain": ("xmer.cli.pretrain", "train a front-end: the face CNN on FER2013 (visual) or the MiniLM emotion adapter (text)"),
     "experiment": ("xmer.cli.experiment", "run one of the paper's experiments over seeds and write its report"),
     "serve": ("xmer.cli.serve", "serve a model over HTTP: a web page, POST /predict with uploads, text or JSON, OpenAPI at /docs"),
     "export": ("xmer.cli.export", "reduce a run folder to a small model for prediction (float16 weights)"),

@@ -8,7 +8,7 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from xmer.experiments import EXPERIMENTS
 
-    summary = "; ".join(f"{k}: {v.description}" for k, v in EXPERIMENTS.items())
+    summary = "; ".join(f"{k}: {v.description.rstrip('.')}" for k, v in EXPERIMENTS.items())
     summary += "; all: every experiment into OUT/<name>/, each distinct run trained once (shared in OUT/runs/)"
     parser.add_argument("name", choices=[*EXPERIMENTS, "all"], help=summary.replace("%", "%%"))  # argparse formats %
     parser.add_argument("--data", required=True, help="'toy' (the synthetic set) or a prepared dataset folder")

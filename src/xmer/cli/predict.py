@@ -1,5 +1,5 @@
 """``xmer predict [RUN_DIR] (--features FILE.npz | [--video F] [--audio F] [--image F] [--text "..." | --transcript F] [--no-asr]) [--json]``
-and ``xmer predict [RUN_DIR] --batch ITEMS.jsonl --out PREDICTIONS.jsonl``."""
+and ``xmer predict [RUN_DIR] --batch ITEMS.jsonl --out PREDICTIONS.jsonl [--resume] [--ray [ADDRESS] --workers N]``."""
 
 from __future__ import annotations
 
@@ -24,9 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", metavar="ITEMS.jsonl",
                         help="predict many inputs: one JSON object a line, with id and any of video, audio, image, text")
     parser.add_argument("--out", metavar="PREDICTIONS.jsonl", help="with --batch: where to write one prediction a line")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --batch: keep the lines already in PREDICTIONS.jsonl (or in the .partial file of a "
+                             "stopped job) and predict only the items whose id has none")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
                         help="run the model with PyTorch, or with onnxruntime from the folder's onnx/ (xmer export --onnx)")
+    from xmer.scaling.ray_jobs import add_ray_arguments
+
+    add_ray_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,15 +42,26 @@ def run(args: argparse.Namespace) -> int:
     media = {"video": args.video, "audio": args.audio, "image": args.image,
              "text": args.text if args.text is not None else (Path(args.transcript) if args.transcript else None)}
     given = {k: v for k, v in media.items() if v is not None}
+    from xmer.scaling.ray_jobs import ray_options
+
+    on_ray = ray_options(args)
     if args.batch or args.out:
         if not (args.batch and args.out) or given or args.features:
             raise DataError("--batch ITEMS.jsonl needs --out PREDICTIONS.jsonl and no other input (--features, --video, ...)")
-        from xmer.batch import predict_batch
+        if on_ray is not None:
+            from xmer.scaling.ray_jobs import predict_on_ray
 
-        recognizer = Recognizer.load(args.run_dir)
-        written, failed = predict_batch(recognizer, args.batch, args.out, asr=not args.no_asr, progress=True)
-        print(f"{written} predictions written to {args.out}" + (f" ({failed} with an error)" if failed else ""), file=sys.stderr)
+            counts = predict_on_ray(args.batch, args.out, args.run_dir, on_ray, asr=not args.no_asr, resume=args.resume)
+        else:
+            from xmer.batch import predict_batch
+
+            recognizer = Recognizer.load(args.run_dir)
+            counts = predict_batch(recognizer, args.batch, args.out, asr=not args.no_asr, progress=True, resume=args.resume)
+        print(f"{counts.written} predictions written to {args.out}" + (f" ({counts.failed} with an error)" if counts.failed else "")
+              + (f"; {counts.kept} kept from before (--resume)" if counts.kept else ""), file=sys.stderr)
         return 0
+    if args.resume or on_ray is not None:
+        raise DataError("--resume and --ray go with --batch ITEMS.jsonl")
     if bool(args.features) == bool(given):
         raise DataError("give either --features FILE.npz or media inputs (--video, --audio, --image, --text/--transcript)")
     if args.runtime == "onnx":

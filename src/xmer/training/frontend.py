@@ -1,7 +1,8 @@
 """Training the visual front-end (the FER2013 face CNN of :mod:`xmer.features.frontend`).
 
 FER2013's official split is used as the challenge defined it: Training to fit, PublicTest to select
-the epoch, PrivateTest read once at the end. Writes ``visual_frontend.safetensors`` (float16 state dict) and
+the epoch, PrivateTest read once at the end; Training's copies of PublicTest and PrivateTest faces
+(the same pixels) are left out of fitting. Writes ``visual_frontend.safetensors`` (float16 state dict) and
 ``visual_frontend.json`` (data, accuracy, epochs, seed, command, time) into the output folder; copying both
 into ``src/xmer/assets/`` makes them the shipped front-end (see docs/visual_frontend.md).
 
@@ -84,6 +85,17 @@ def load_fer2013(raw: str | Path, cache_dir: str | Path | None = None) -> dict[s
     np.savez(tmp, **{f"{s}_{k}": v for s, (x, y) in data.items() for k, v in (("x", x), ("y", y))})
     os.replace(tmp, cache)
     return data
+
+
+def drop_test_copies(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[dict, int]:
+    """``data`` without the Training faces that are, pixel for pixel, a PublicTest or PrivateTest face
+    (FER2013 holds several hundred such copies; :mod:`xmer.data.overlap`), and how many were dropped."""
+    from xmer.data.overlap import pixels_key
+
+    held_out = {pixels_key(face) for split in FER_SPLITS[1:] for face in data[split][0]}
+    faces, labels = data["Training"]
+    keep = np.array([pixels_key(face) not in held_out for face in faces], dtype=bool)
+    return {**data, "Training": (faces[keep], labels[keep])}, int((~keep).sum())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,6 +190,7 @@ def train_frontend(
     from xmer.io import atomic_write_json
 
     start = time.time()
+    data, copies = drop_test_copies(data)  # no test face is trained on
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = FaceCNN(channels).to(device).to(memory_format=torch.channels_last)
@@ -239,7 +252,9 @@ def train_frontend(
         "model": {"class": "xmer.features.frontend.FaceCNN", **model.config,
                   "parameters": sum(p.numel() for p in model.parameters()), "input": "48x48 grey face, uint8/127.5 - 1"},
         "data": {**(source or {}), "splits": {s: int(len(data[s][1])) for s in FER_SPLITS},
-                 "protocol": "fit on Training, select the epoch on PublicTest, PrivateTest evaluated once at the end"},
+                 "training_copies_of_test_faces_dropped": copies,
+                 "protocol": "fit on Training (without its copies of PublicTest or PrivateTest faces), select the epoch "
+                             "on PublicTest, PrivateTest evaluated once at the end"},
         "private_test": {k: test[k] for k in keys},
         "public_test": {**{k: public[k] for k in keys}, "best_epoch_during_training": best["epoch"]},
         "metric_definitions": {k: test["definitions"][k] for k in keys if k in test["definitions"]},
