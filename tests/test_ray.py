@@ -173,6 +173,11 @@ def assert_same(rows: list[dict], local: list[dict], copies: int = 1) -> None:
         for key in want:
             if key == "probabilities":  # rounded to 6 decimals: texts batched otherwise may flip the last digit
                 assert max(abs(got[key][k] - want[key][k]) for k in want[key]) <= 1e-6 + 1e-12, got["id"]
+            elif key == "by_modality":  # each modality's own reading, the same way
+                assert set(got[key]) == set(want[key]), got["id"]
+                for m, reading in want[key].items():
+                    assert got[key][m]["prediction"] == reading["prediction"], (got["id"], m)
+                    assert max(abs(got[key][m]["probabilities"][k] - p) for k, p in reading["probabilities"].items()) <= 1e-6 + 1e-12
             elif got["id"] is None and key == "error":  # the line that is not JSON: its file and line number differ
                 assert "not valid JSON" in got[key]
             else:
