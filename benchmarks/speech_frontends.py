@@ -1,4 +1,4 @@
-"""Which speech front-end carries emotion to unseen speakers and corpora? A linear probe (issue 10.1).
+"""Which speech front-end carries emotion to unseen speakers and corpora? A linear probe.
 
 Every clip of RAVDESS (24 actors, acted English) and URDU (natural Urdu TV speech) becomes one
 vector per front-end; a logistic regression (standardised inputs, balanced classes, C = 0.1) is

@@ -18,6 +18,12 @@ FRONT="visual=fer,audio=whisper_stats,text=$TEXT"
 # The text adapter (src/xmer/assets/text_adapter.safetensors) was trained on the prepared text sets below with
 #   xmer pretrain text --data $WORK/{goemotions,meld,semeval2018-ec,xed,emorynlp,dailydialog,isear,wassa2017,composite_full} --out DIR --threads 2
 # (text_adapter.json beside it has the exact command and scores); copy DIR's two files into src/xmer/assets to ship another.
+# It leaves out every training text that is a valid or test text of any of those sets. The face front-end
+# (src/xmer/assets/visual_frontend.safetensors) was trained with
+#   xmer pretrain visual --raw $ROOT/fer2013 --out DIR --epochs 30 --threads 1
+# which leaves out FER2013 Training's copies of PublicTest and PrivateTest faces (visual_frontend.json).
+# Check the mixture once extracted: xmer audit --config configs/default_model.yaml (exit 0: no valid or
+# test item among the training records; the run log and metrics.json say what each source dropped).
 mkdir -p "$WORK"
 
 prepare() {  # prepare SOURCE RELEASE_DIR [options...]  (into $WORK/SOURCE; the composite into $WORK/composite_full)

@@ -124,7 +124,7 @@ def test_extractor_is_registered_versioned_by_its_weights(fer):
     assert fer.dim == 128 and fer.id == f"fer@{VERSION}+{weights_fingerprint(WEIGHTS_PATH)[:12]}"
     # the shipped weights were converted from the .pt of the same tensors: the id the default model
     # and every feature store were made with is kept
-    assert fer.id == "fer@2+0a9082b2916c"
+    assert fer.id == "fer@2+5b06f95f77c0"
 
 
 def test_photo_embedding(fer):
@@ -173,8 +173,10 @@ def test_shipped_weights_load_and_match_their_record():
     assert WEIGHTS_PATH.stat().st_size < 5_000_000
     record = load_record()
     assert record["weights"]["sha256"] == file_sha256(WEIGHTS_PATH) and WEIGHTS_PATH.suffix == ".safetensors"
-    assert record["weights"]["fingerprint"] == weights_fingerprint(WEIGHTS_PATH) == record["weights"]["converted_from"]["sha256"]
-    assert record["data"]["splits"] == {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
+    assert weights_fingerprint(WEIGHTS_PATH) == record["weights"].get("fingerprint", record["weights"]["sha256"])
+    # trained without Training's 703 copies of PublicTest and PrivateTest faces
+    assert record["data"]["splits"] == {"Training": 28006, "PublicTest": 3589, "PrivateTest": 3589}
+    assert record["data"]["training_copies_of_test_faces_dropped"] == 703
     assert record["command"].startswith("xmer pretrain visual") and 0 < record["private_test"]["accuracy"] <= 1
     out = model(normalise(np.zeros((2, 48, 48), np.uint8)))
     assert out.shape == (2, 7)
@@ -219,7 +221,7 @@ def test_fer2013_private_test_slice_accuracy(fer, shared_data):
     faces = np.stack([np.array(pixels.split(), dtype=np.uint8).reshape(48, 48) for _, pixels, _ in rows])
     labels = np.array([int(emotion) for emotion, _, _ in rows])
     accuracy = (fer.classify(faces).argmax(-1) == labels).mean()
-    assert accuracy > 0.6, accuracy  # the shipped weights: 68.2 % on this slice, 69.1 % on all of PrivateTest
+    assert accuracy > 0.6, accuracy  # the shipped weights: 67.9 % on all of PrivateTest
 
 
 # -- xmer pretrain visual ------------------------------------------------------------------------------
@@ -265,3 +267,15 @@ def test_a_48x48_image_is_taken_as_a_face_crop(tmp_path):
     cv2.imwrite(str(crop), rng.integers(0, 255, size=(48, 48), dtype=np.uint8))
     out = get_extractor("fer")(str(crop))
     assert out.shape == (1, 128) and np.isfinite(out).all()
+
+
+def test_pretraining_leaves_out_training_copies_of_test_faces():
+    from xmer.training.frontend import drop_test_copies
+
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, size=(6, 48, 48), dtype=np.uint8)
+    data = {"Training": (faces[:4], np.arange(4)), "PublicTest": (faces[[1]], np.array([1])),
+            "PrivateTest": (np.stack([faces[3], faces[5]]), np.array([3, 5]))}
+    kept, dropped = drop_test_copies(data)
+    assert dropped == 2 and kept["Training"][1].tolist() == [0, 2]
+    assert kept["PublicTest"] is data["PublicTest"] and kept["PrivateTest"] is data["PrivateTest"]

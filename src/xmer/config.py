@@ -163,7 +163,7 @@ class MethodConfig:
     augment_modalities: str = doc("visual+audio+text", "modalities Algorithm 1 may imagine in training, e.g. 'audio+text' (Tables 7/8); the others stay real or absent")
     include_observed: bool = doc(True, "with 'sampled', one of the k is always the sample's observed modalities (missing ones imagined)")
     pipeline_translator_epochs: int = doc(10, "with strategy='pipeline', epochs of translator training before the recogniser")
-    modality_dropout: float = doc(0.0, "in each recogniser step, withhold each present modality of a multimodal sample with this probability (at least one stays); with translators the withheld one is imagined (issue 10.4: fusion that a weak modality cannot drag down)")
+    modality_dropout: float = doc(0.0, "in each recogniser step, withhold each present modality of a multimodal sample with this probability (at least one stays); with translators the withheld one is imagined (fusion that a weak modality cannot drag down)")
     translator_lr: float = doc(1e-3, "Adam learning rate of the translators' own updates")
     discriminator_lr: float = doc(1e-3, "Adam learning rate of the discriminators (their own optimiser)")
     losses: LossWeights = doc(LossWeights(), "weights of the translator losses")

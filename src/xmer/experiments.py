@@ -101,7 +101,7 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 def _missing_rate_conditions() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """For each p: the six conditions of issue 13 on the same fixed removal (xmer.data.missing)."""
+    """For each p: the six conditions on the same fixed removal (xmer.data.missing)."""
     conditions = []
     for p in (1.0, 0.5, 0.2):
         rate = (f"data.complete_fraction={p}",)

@@ -197,7 +197,7 @@ def modality_dropout(present: dict[str, torch.Tensor], p: float, generator: torc
 
     Why: a recogniser trained only on full inputs leans on whichever modality is easiest and is
     thrown off when that one is weak or missing at test time; trained on random subsets of every
-    multimodal sample, it learns to read each modality alone and to weigh them (issue 10.4).
+    multimodal sample, it learns to read each modality alone and to weigh them.
 
     Args:
         present: modality -> (B,) bool.

@@ -1,4 +1,4 @@
-"""Training on several prepared datasets at once (issue 4.3; the paper's "auxiliary datasets").
+"""Training on several prepared datasets at once (the paper's "auxiliary datasets").
 
 A config lists sources, each a prepared dataset with a role and a sampling weight::
 

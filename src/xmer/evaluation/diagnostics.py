@@ -1,4 +1,4 @@
-"""What a user needs to trust the translators (issue 3.7), measured on trimodal samples of a split:
+"""What a user needs to trust the translators, measured on trimodal samples of a split:
 
 - ``self_reconstruction[m]``: mean squared error of Dec_m(Enc_m(x_m)) per step (the VAE, eq. 9);
 - ``cycle_reconstruction["visual_to_audio"]``: error of visual -> audio -> visual per step (eq. 12);
@@ -10,7 +10,7 @@
 
 Unaligned modalities have no step-by-step ground truth, so translations are judged through the
 cycle, SeqDis and the recogniser rather than against the real target sequence. One question still
-has an answer without alignment (issue 13.3): **does a translator learn the instance, or only the
+has an answer without alignment: **does a translator learn the instance, or only the
 class?** ``instance["visual_to_audio"]`` compares, on the split's samples, the translation's time
 mean with the time mean of the sample's *own* real target (``own``, squared error per dimension)
 and with that of a *partner*: another sample of the same label and the same speaker, drawn at

@@ -1,7 +1,7 @@
 """Speech front-end from a pretrained encoder: Whisper tiny.en's encoder states, offline.
 
 Why Whisper: the log-mel transformer that xmer learned from scratch on RAVDESS did not carry to
-other speakers and corpora (issue 10). A linear probe on clip-level statistics, trained on RAVDESS
+other speakers and corpora. A linear probe on clip-level statistics, trained on RAVDESS
 actors 01-20 and scored on actors 21-24 (7 classes, chance 14%), gave 48% for eGeMAPS functionals and
 69% for Whisper tiny.en encoder states, mean and std pooled (``docs/speech_frontend.md`` has the
 whole comparison and the command). The encoder was trained on 680,000 hours of speech from every

@@ -1,4 +1,4 @@
-"""Baselines the paper's recogniser is compared with (issue 6, experiment ``main``).
+"""Baselines the paper's recogniser is compared with (experiment ``main``).
 
 Both have the recogniser's interface (see :mod:`xmer.models`) and accept any subset of modalities
 per row, deciding presence exactly as the recogniser does (``present`` and a real step in the mask).

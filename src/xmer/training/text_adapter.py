@@ -42,12 +42,12 @@ def labelled_texts(root: str | Path, split: str) -> tuple[list[str], np.ndarray,
     return [str(r["media"]["text"]) for r in rows], np.asarray([data.encode_label(r) for r in rows], np.int64), data.labels
 
 
-def held_out_texts(datasets: list[str | Path]) -> set[str]:
-    """The text keys (:func:`xmer.data.overlap.text_key`) of every valid and test text of ``datasets``:
+def held_out_texts(datasets: list[str | Path], splits: tuple[str, ...] = ("valid", "test")) -> set[str]:
+    """The text keys (:func:`xmer.data.overlap.text_key`) of every text of ``splits`` of ``datasets``:
     a training text holding one is left out, so no evaluation text is trained on through another corpus."""
     keys = set()
     for root in datasets:
-        for split in ("valid", "test"):
+        for split in splits:
             keys.update(k for text in labelled_texts(root, split)[0] if (k := text_key(text)))
     return keys
 
@@ -65,8 +65,11 @@ def unweighted_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
 
 def train_text_adapter(datasets: list[str | Path], out: Path, *, per_class: int = 600, epochs: int = 1,
                        rank: int = 8, alpha: float = 16.0, lr: float = 1e-3, batch_size: int = 32,
-                       max_tokens: int = 64, seed: int = 0, command: str = "", progress=print) -> dict:
-    """Fine-tune the adapter on ``datasets`` and write it to ``out``; return its record.
+                       max_tokens: int = 64, seed: int = 0, command: str = "", progress=print,
+                       left_out: list[str | Path] = ()) -> dict:
+    """Fine-tune the adapter on ``datasets`` and write it to ``out``; return its record. ``left_out``:
+    datasets that will be read to test the adapter (a corpus left out): their texts, of every split,
+    are held out of training like the validation and test texts of ``datasets``.
 
     Raises:
         DataError: a dataset is missing, multi-label, or the label spaces differ.
@@ -93,7 +96,7 @@ def train_text_adapter(datasets: list[str | Path], out: Path, *, per_class: int 
     valid: dict[str, tuple[list[str], np.ndarray]] = {}
     counts: dict[str, dict] = {}
     labels: tuple[str, ...] | None = None
-    held_out = held_out_texts(datasets)
+    held_out = held_out_texts(datasets) | held_out_texts(list(left_out), ("train", "valid", "test"))
     for root in datasets:
         texts, y, names = labelled_texts(root, "train")
         if labels is None:
