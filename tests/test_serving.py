@@ -69,11 +69,11 @@ class LiveServer:
 
     def __enter__(self):
         self.thread.start()
-        for _ in range(200):
+        for _ in range(1200):  # start-up loads the model and its front-ends: up to a minute on a busy 2-core machine
             if self.server.started:
                 return self
             time.sleep(0.05)
-        raise RuntimeError("uvicorn did not start")
+        raise RuntimeError("uvicorn did not start within 60 s")
 
     def __exit__(self, *exc):
         self.server.should_exit = True
