@@ -95,6 +95,8 @@ def test_training_writes_the_adapter_and_its_record(trained):
                               "two": {"train_available": 12, "train_used": 10, "valid_scored": 4, "overlaps_dropped": 0}}
     assert record["train"]["texts"] == 20 and len(record["history"]) == 3 and 1 <= record["best_epoch"] <= 3
     assert record["valid_mean_ua"] == max(h["valid_mean_ua"] for h in record["history"])
+    # what it reports of its own training texts is the saved (best) epoch's, not the last one's
+    assert record["train_seen_ua"] == record["history"][record["best_epoch"] - 1]["train_seen_ua"]
     assert any("validation mean UA" in line for line in lines)
     tensors, meta = load_adapter(work / "out" / "text_adapter.safetensors")
     assert meta["labels"] == ["happy", "sad"] and tensors["head.weight"].shape == (2, 384)
@@ -154,3 +156,21 @@ def test_pretrain_text_from_the_command_line(tmp_path, capsys):
 def test_pretrain_text_needs_its_data():
     result = subprocess.run([sys.executable, "-m", "xmer", "pretrain", "text", "--out", "unused"], capture_output=True, text=True)
     assert result.returncode != 0 and "needs --data" in result.stderr
+
+
+def test_texts_of_any_evaluation_split_or_corpus_left_out_are_held_out_of_training(tmp_path):
+    from xmer.data.overlap import text_key
+    from xmer.training.text_adapter import held_out_texts
+
+    long = {"train": "we finally won the cup after all these long hard years",
+            "valid": "nobody came to my birthday party and I sat there alone all night",
+            "test": "the results came back and I am cancer free, I cannot stop smiling"}
+    root = tmp_path / "corpus"
+    root.mkdir()
+    records = [{"id": split, "split": split, "source": "c", "label": "happy", "modalities": ["text"], "media": {"text": text}}
+               for split, text in long.items()]
+    info = DatasetInfo(name="corpus", labels=("happy", "sad"), multi_label=False, label_space="unit", synthetic=True)
+    (root / "dataset.json").write_text(json.dumps(info.to_json({}), indent=2))
+    write_manifest(root / "manifest.jsonl", records)
+    assert held_out_texts([root]) == {text_key(long["valid"]), text_key(long["test"].upper())}
+    assert held_out_texts([root], ("train", "valid", "test")) == {text_key(t) for t in long.values()}  # a corpus left out
