@@ -218,14 +218,6 @@ class KeyedRecords:
     unreadable: list[str] = field(default_factory=list)
     """One line per record whose media could not be read (it names the file); those are not compared."""
 
-    def index(self) -> dict[str, list[int]]:
-        """Key -> the positions of the records that hold it."""
-        found: dict[str, list[int]] = defaultdict(list)
-        for i, keys in enumerate(self.keys):
-            for key in set(keys.values()):
-                found[key].append(i)
-        return found
-
 
 def keyed(records: Sequence[dict], dataset, rules: KeyRules = KeyRules(), modalities: Iterable[str] | None = None) -> KeyedRecords:
     """The keys of ``records`` of ``dataset``; a record whose media cannot be read gets no key and a line
@@ -245,13 +237,6 @@ def shared_with(train: KeyedRecords, held_out: Iterable[str]) -> list[int]:
     """Positions of the ``train`` records that hold one of the ``held_out`` keys."""
     held_out = set(held_out)
     return [i for i, keys in enumerate(train.keys) if any(k in held_out for k in keys.values())]
-
-
-def drop_shared(train: Sequence[dict], held_out_keys: Iterable[str], train_keys: Sequence[dict[str, str]]) -> tuple[list[dict], int]:
-    """``train`` without the records whose keys meet ``held_out_keys``, and how many were dropped."""
-    held_out = set(held_out_keys)
-    kept = [r for r, keys in zip(train, train_keys) if not any(k in held_out for k in keys.values())]
-    return kept, len(train) - len(kept)
 
 
 def within_release(samples: Sequence, key_of: Callable[[object], dict[str, str]]) -> tuple[list, int]:

@@ -460,6 +460,18 @@ def check_media(scan: Scan, path: Path) -> bool:
     return True
 
 
+def first_usable_clip(scan: Scan, seen: dict[str, Path], path: Path) -> bool:
+    """True for the first usable file of a clip (its stem): a second file of the same clip, or a file
+    that :func:`check_media` refuses, goes through ``scan.problem``; ``seen`` records the clips taken."""
+    if path.stem in seen:
+        scan.problem("duplicate file", f"{path}: a second file of clip {path.stem} (first: {seen[path.stem]})")
+        return False
+    if not check_media(scan, path):
+        return False
+    seen[path.stem] = path
+    return True
+
+
 def open_text(path: Path) -> io.TextIOBase:
     """Open a text file, gunzipping ``.gz`` transparently; UTF-8 (BOM tolerated)."""
     if path.suffix == ".gz":

@@ -45,7 +45,7 @@ from collections import Counter
 from pathlib import Path
 
 from xmer.data.labels import LABEL_SPACES
-from xmer.data.sources.base import RawSample, Scan, Source, check_media, seeded_split, visible_files
+from xmer.data.sources.base import RawSample, Scan, Source, check_media, first_usable_clip, seeded_split, visible_files
 from xmer.errors import DataError
 
 
@@ -314,12 +314,8 @@ class URDU(Source):
                 if not match or match.group(2) != folder[0]:
                     scan.problem("unexpected file name", f"{path}: not a URDU name S{{M|F}}n_Fxx_{folder[0]}yy.wav|flac")
                     continue
-                if path.stem in seen:
-                    scan.problem("duplicate file", f"{path}: a second file of clip {path.stem} (first: {seen[path.stem]})")
+                if not first_usable_clip(scan, seen, path):
                     continue
-                if not check_media(scan, path):
-                    continue
-                seen[path.stem] = path
                 found += 1
                 speaker = match.group(1)
                 scan.add(RawSample(f"urdu-{path.stem}", self.split_of(speaker), label, ("audio",),

@@ -53,7 +53,7 @@ from collections import Counter
 from pathlib import Path
 
 from xmer.data.labels import LABEL_SPACES
-from xmer.data.sources.base import RawSample, Scan, Source, check_media, open_text, seeded_split
+from xmer.data.sources.base import RawSample, Scan, Source, check_media, first_usable_clip, open_text, seeded_split
 from xmer.errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".opus", ".ogg")
@@ -194,12 +194,8 @@ class EmoSpeech(Source):
             if emotion not in self.EMOTIONS:
                 scan.problem("unknown label", f"{path}: emotion {match.group(3)!r} is not one of {', '.join(self.EMOTIONS)}")
                 continue
-            if path.stem in seen:
-                scan.problem("duplicate file", f"{path}: a second file of clip {path.stem} (first: {seen[path.stem]})")
+            if not first_usable_clip(scan, seen, path):
                 continue
-            if not check_media(scan, path):
-                continue
-            seen[path.stem] = path
             entries.append((path, keyword, environment, self.EMOTIONS[emotion], user))
         users = {e[4] for e in entries}
         known = sorted(users - {self.UNKNOWN_USER})
