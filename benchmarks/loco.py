@@ -40,7 +40,7 @@ import numpy as np
 from xmer.data.dataset import PreparedDataset
 from xmer.data.labels import EKMAN7
 
-SPEECH = (("ravdess",), ("urdu",))
+SPEECH = (("ravdess",), ("urdu",), ("nemo",), ("emospeech",))
 TEXT = (("goemotions",), ("meld", "emorynlp"), ("semeval2018-ec",), ("xed",), ("dailydialog",), ("isear",), ("wassa2017",))
 """Corpora left out in turn; a group is left out together (MELD and EmoryNLP are transcripts of one TV show)."""
 
@@ -62,11 +62,55 @@ def vectors(root: Path, modality: str, splits=("train", "valid", "test")) -> dic
                          "then --work DIR")
     out = {}
     for split in splits:
-        records = [r for r in data.split(split) if modality in r["modalities"]]
+        records = [r for r in data.split(split) if modality in r["modalities"] and data.store.has(r["id"], modality)]
         keys = [k.get(modality) for k in keyed(records, data, modalities=[modality]).keys]
         xs = [data.read_features(r)[modality].mean(0) for r in records]  # one-step features: the vector itself
         if xs:
-            out[split] = (np.stack(xs), np.asarray([data.encode_label(r) for r in records]), keys)
+            out[split] = (np.stack(xs), np.asarray([data.encode_label(r) for r in records]), keys,
+                          [speaker_of(r) for r in records])
+    return out
+
+
+def speaker_of(record: dict) -> str:
+    """The record's speaker (EmoSpeech: the app user's hash, the last part of its id)."""
+    if record.get("speaker"):
+        return str(record["speaker"])
+    return record["id"].rsplit("-", 1)[-1] if record["source"] == "emospeech" else record["source"]
+
+
+def _halves_z(x: np.ndarray) -> np.ndarray:
+    """Each half of a mean+std vector (Whisper states' means, their stds) standardised across its own values."""
+    half = x.shape[1] // 2
+    parts = [x[:, :half], x[:, half:]]
+    return np.concatenate([(p - p.mean(1, keepdims=True)) / (p.std(1, keepdims=True) + 1e-6) for p in parts], 1)
+
+
+CLIP = {
+    "clip_std": lambda x: x[:, x.shape[1] // 2:],  # the per-utterance spread only: levels removed
+    "clip_z": _halves_z,
+}
+"""Per-clip transforms of a mean+std vector: they need no other clip, so a single prediction can use them."""
+
+
+def normalised(data: dict, how: str) -> dict:
+    """Each corpus's vectors standardised on its own statistics (``corpus``: all its clips; ``speaker``:
+    each speaker's clips), as a deployment that sees many clips of one source could; ``none``: as is."""
+    if how == "none":
+        return data
+    if how in CLIP:
+        return {c: {split: (CLIP[how](x), y, keys, speakers) for split, (x, y, keys, speakers) in splits.items()}
+                for c, splits in data.items()}
+    out = {}
+    for corpus, splits in data.items():
+        groups: dict[str, list] = {}
+        for split, (x, _, _, speakers) in splits.items():
+            for i, s in enumerate(speakers):
+                groups.setdefault(corpus if how == "corpus" else s, []).append(x[i])
+        stats = {g: (np.mean(v, 0), np.std(v, 0) + 1e-6) for g, v in groups.items()}
+        out[corpus] = {}
+        for split, (x, y, keys, speakers) in splits.items():
+            g = [corpus if how == "corpus" else s for s in speakers]
+            out[corpus][split] = (np.stack([(row - stats[k][0]) / stats[k][1] for row, k in zip(x, g)]), y, keys, speakers)
     return out
 
 
@@ -78,12 +122,12 @@ def cap(x: np.ndarray, y: np.ndarray, most: int, seed: int = 0) -> tuple[np.ndar
     return x[rows], y[rows]
 
 
-def leave_one_out(work: Path, groups: tuple[tuple[str, ...], ...], modality: str, most: int = 5000) -> list[dict]:
+def leave_one_out(work: Path, groups: tuple[tuple[str, ...], ...], modality: str, most: int = 5000, normalise: str = "none") -> list[dict]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     found = {g: [c for c in g if (work / c / "dataset.json").is_file()] for g in groups}
-    data = {c: vectors(work / c, modality) for g in found.values() for c in g}
+    data = normalised({c: vectors(work / c, modality) for g in found.values() for c in g}, normalise)
     rows = []
     for group, corpora in found.items():
         if not corpora:
@@ -91,8 +135,8 @@ def leave_one_out(work: Path, groups: tuple[tuple[str, ...], ...], modality: str
         left = "+".join(corpora)
         others = [c for c in data if c not in corpora]
         # no item of the corpus left out may be learnt from another corpus (MELD lines are in EmoryNLP, ...)
-        held = {k for c in corpora for _, _, keys in data[c].values() for k in keys if k}
-        kept = lambda x, y, keys: (x[[k not in held for k in keys]], y[[k not in held for k in keys]])  # noqa: E731
+        held = {k for c in corpora for _, _, keys, _ in data[c].values() for k in keys if k}
+        kept = lambda x, y, keys, _=None: (x[[k not in held for k in keys]], y[[k not in held for k in keys]])  # noqa: E731
         train = [cap(*kept(*data[c]["train"]), most) for c in others if "train" in data[c]]
         valid = [kept(*data[c]["valid"]) for c in others if "valid" in data[c]]
         x_train, y_train = np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])
@@ -104,8 +148,8 @@ def leave_one_out(work: Path, groups: tuple[tuple[str, ...], ...], modality: str
             if best is None or score > best[0]:
                 best = (score, c, clf)
         _, c, clf = best
-        x_test = np.concatenate([x for c in corpora for x, _, _ in data[c].values()])
-        y_test = np.concatenate([y for c in corpora for _, y, _ in data[c].values()])
+        x_test = np.concatenate([x for c in corpora for x, *_ in data[c].values()])
+        y_test = np.concatenate([y for c in corpora for _, y, *_ in data[c].values()])
         shared = np.isin(y_test, clf.classes_)  # only classes the training corpora teach can be scored
         x_test, y_test = x_test[shared], y_test[shared]
         classes = np.unique(y_test)
@@ -115,8 +159,11 @@ def leave_one_out(work: Path, groups: tuple[tuple[str, ...], ...], modality: str
         acc = float((pred == y_test).mean())
         ua = float(np.mean([(pred[y_test == k] == k).mean() for k in classes]))
         majority = float(np.bincount(y_test).max() / len(y_test))
+        called_neutral = [(pred[y_test == k] == EKMAN7.labels.index("neutral")).mean() for k in classes
+                          if EKMAN7.labels[k] != "neutral"] if EKMAN7.labels.index("neutral") in classes else []
         rows.append({
-            "left_out": left, "n": int(len(y_test)), "classes": [EKMAN7.labels[k] for k in classes],
+            "left_out": left, "normalise": normalise,
+            "neutral_called": float(np.mean(called_neutral)) if called_neutral else None, "n": int(len(y_test)), "classes": [EKMAN7.labels[k] for k in classes],
             "trained_on": others, "C": c, "accuracy": acc, "unweighted_accuracy": ua,
             "chance": 1 / len(classes), "majority": majority, "x_chance": acc * len(classes),
         })
@@ -124,11 +171,12 @@ def leave_one_out(work: Path, groups: tuple[tuple[str, ...], ...], modality: str
 
 
 def table(rows: list[dict], title: str) -> str:
-    lines = [f"**{title}**", "", "| left out | n | classes | accuracy | UA | chance | majority | x chance |",
-             "| :-- | --: | --: | --: | --: | --: | --: | --: |"]
+    lines = [f"**{title}**", "", "| left out | n | classes | accuracy | UA | chance | majority | x chance | emotional called neutral |",
+             "| :-- | --: | --: | --: | --: | --: | --: | --: | --: |"]
     for r in rows:
+        neutral = "" if r.get("neutral_called") is None else f"{100 * r['neutral_called']:.1f}"
         lines.append(f"| {r['left_out']} | {r['n']:,} | {len(r['classes'])} | {100 * r['accuracy']:.1f} | "
-                     f"{100 * r['unweighted_accuracy']:.1f} | {100 * r['chance']:.1f} | {100 * r['majority']:.1f} | {r['x_chance']:.2f} |")
+                     f"{100 * r['unweighted_accuracy']:.1f} | {100 * r['chance']:.1f} | {100 * r['majority']:.1f} | {r['x_chance']:.2f} | {neutral} |")
     return "\n".join(lines)
 
 
@@ -137,14 +185,22 @@ def main() -> None:
     parser.add_argument("--work", default="data/default", help="folder of prepared, extracted Ekman-7 datasets")
     parser.add_argument("--json", help="also write the rows here")
     parser.add_argument("--most", type=int, default=5000, help="training samples per corpus at most (seeded subset)")
+    parser.add_argument("--only", choices=("speech", "text"), help="one modality only")
+    parser.add_argument("--normalise", choices=("none", "corpus", "speaker", *CLIP), nargs="+", default=["none"],
+                        help="speech: standardise each corpus's vectors on its own (corpus) or each speaker's (speaker) statistics")
     args = parser.parse_args()
     work = Path(args.work)
     started = time.perf_counter()
-    speech = leave_one_out(work, SPEECH, "audio", args.most)
-    text = leave_one_out(work, TEXT, "text", args.most)
-    print(table(speech, "Speech (whisper_stats), leave one corpus out"))
-    print()
-    print(table(text, "Text (minilm_sentence), leave one corpus out"))
+    speech, text = [], []
+    if args.only != "text":
+        for how in args.normalise:
+            rows = leave_one_out(work, SPEECH, "audio", args.most, how)
+            speech += rows
+            print(table(rows, f"Speech ({how} normalisation), leave one corpus out"), flush=True)
+            print()
+    if args.only != "speech":
+        text = leave_one_out(work, TEXT, "text", args.most)
+        print(table(text, "Text (minilm_sentence), leave one corpus out"))
     print(f"\n({time.perf_counter() - started:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps({"speech": speech, "text": text}, indent=1))

@@ -69,7 +69,7 @@ def main() -> None:
         out = fn()
         return out, 1000 * (time.perf_counter() - started) / len(texts)
 
-    single, single_ms = timed(lambda: [recognizer.predict_media(text=t)[0] for t in texts])
+    single, single_ms = timed(lambda: [recognizer.predict_media(text=t) for t in texts])
     batch, batch_ms = timed(lambda: [p for i in range(0, len(texts), 32) for p in recognizer.predict_texts(texts[i : i + 32])])
     bf16, bf16_ms = timed(lambda: [p for i in range(0, len(texts), 32) for p in recognizer.predict_texts(texts[i : i + 32], bf16=True)])
 

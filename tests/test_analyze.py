@@ -236,6 +236,23 @@ def test_a_folder_with_a_bad_file_is_reported_and_the_rest_analysed(tmp_path, ca
     assert "--hop must be a positive" in capsys.readouterr().err
 
 
+def test_analyze_without_out_writes_a_new_folder_in_the_working_folder(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("av")
+    (tmp_path / "in").mkdir()
+    clip = write_clip(tmp_path / "in" / "talk.mp4", [face_frame(1)] * 10)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["analyze", str(clip), "--no-asr"]) == 0
+    assert "writing to talk.mp4.xmer" in capsys.readouterr().err
+    first = (work / "talk.mp4.xmer" / "timeline.json").read_bytes()
+    assert main(["analyze", str(clip), "--no-asr"]) == 0  # the name is taken: a new folder, the first untouched
+    assert (work / "talk.mp4.xmer-2" / "timeline.json").is_file()
+    assert (work / "talk.mp4.xmer" / "timeline.json").read_bytes() == first
+    assert main(["analyze", str(clip.parent), "--no-asr", "--resume"]) == 0  # several: analysis.xmer/<file>/
+    assert (work / "analysis.xmer" / "talk.mp4" / "timeline.json").is_file()
+
+
 def test_batch_predictions_keep_order_and_report_bad_items(tmp_path, capsys):
     pytest.importorskip("av")
     write_clip(tmp_path / "face.mp4", [face_frame(1)] * 10)

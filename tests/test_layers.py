@@ -14,13 +14,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "xmer"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("core", ("xmer", "xmer.errors", "xmer.io", "xmer.guard", "xmer.locks", "xmer.modalities", "xmer.config",
+    ("core", ("xmer", "xmer.errors", "xmer.io", "xmer.guard", "xmer.locks", "xmer.modalities", "xmer.schema", "xmer.config",
               "xmer.modelfile")),
     ("data and features", ("xmer.data", "xmer.features")),
     ("models", ("xmer.models", "xmer.losses")),
     ("evaluation", ("xmer.evaluation",)),
     ("training", ("xmer.training",)),
-    ("inference", ("xmer.inference", "xmer.scoring", "xmer.modelcard", "xmer.onnx_export", "xmer.onnx_runtime",
+    ("inference", ("xmer.inference", "xmer.runtime", "xmer.scoring", "xmer.modelcard", "xmer.onnx_export", "xmer.onnx_runtime",
                    "xmer.analysis", "xmer.timeline", "xmer.timeline_report", "xmer.timeline_video", "xmer.batch")),
     ("experiments", ("xmer.experiments",)),
     ("interfaces", ("xmer.cli", "xmer.serving", "xmer.scaling", "xmer.__main__")),

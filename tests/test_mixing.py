@@ -137,3 +137,55 @@ def test_compose_pairs_unimodal_samples_of_one_class_into_trimodal_ones(tmp_path
     assert len({r["id"] for r in composed}) > 30  # drawn afresh, not one triple repeated
     batch = next(mixed.batches(composed, 16))
     assert all(bool(batch.present[m].all()) for m in tri)
+
+
+def test_composed_triples_can_hold_neutral_modalities_beside_the_emotion():
+    """compose(neutral_rate=r): about r of the non-neutral triples take one or two modalities from
+    neutral samples, keep at least one of their class, and keep that class as their label."""
+    from xmer.data.mixing import compose
+
+    pool = [{"id": f"{m}{i}", "label": EKMAN[i % 7], "modalities": [m]} for m in ("visual", "audio", "text") for i in range(70)]
+    rng = np.random.default_rng(0)
+    triples = compose(pool, 2000, rng, neutral_rate=0.4)
+    mixed, quiet_counts, quiet_modalities = 0, set(), set()
+    for t in triples:
+        labels = {m: r["label"] for m, r in t["_compose"].items()}
+        if t["label"] == "neutral":
+            assert set(labels.values()) == {"neutral"}
+            continue
+        quiet = {m for m, label in labels.items() if label == "neutral"}
+        assert set(labels.values()) - {"neutral"} == {t["label"]} and len(quiet) < 3  # one modality at least shows it
+        if quiet:
+            mixed += 1
+            quiet_counts.add(len(quiet))
+            quiet_modalities |= quiet
+    emotional = sum(t["label"] != "neutral" for t in triples)
+    assert 0.35 < mixed / emotional < 0.45 and quiet_counts == {1, 2} and quiet_modalities == {"visual", "audio", "text"}
+    agreeing = compose(pool, 300, np.random.default_rng(0))  # the default: modalities always agree
+    assert all({r["label"] for r in t["_compose"].values()} == {t["label"]} for t in agreeing)
+
+
+def test_neutral_composition_needs_a_neutral_class(tmp_path):
+    dims = {"visual": 4, "audio": 3, "text": 2}
+    labels = ("pos", "neg")
+    primary = make(tmp_path / "p", "binary", labels,
+                   [rec(i, s, labels[i % 2], ["visual", "audio", "text"], "p") for s in ("train", "valid", "test") for i in range(4)], dims)
+    with pytest.raises(ConfigError, match="compose_neutral needs a 'neutral' class"):
+        open_sources([{"dataset": primary, "role": "primary"}], compose_per_epoch=10, compose_neutral=0.3)
+
+
+def test_a_source_can_lend_some_of_its_modalities(tmp_path):
+    dims = {"visual": 4, "audio": 3, "text": 2}
+    primary = make(tmp_path / "p", "ekman7", EKMAN,
+                   [rec(i, s, EKMAN[i % 7], ["visual", "audio", "text"], "p") for s in ("train", "valid", "test") for i in range(7)], dims)
+    speech = make(tmp_path / "s", "ekman7", EKMAN, [rec(i, "train", EKMAN[i % 7], ["audio", "text"], "s") for i in range(14)],
+                  {"audio": 3, "text": 2})
+    mixed = open_sources([{"dataset": primary, "role": "primary"}, {"dataset": speech, "modalities": ["audio"]}])
+    voices = [r for r in mixed.split("train") if r["_part"] == 1]
+    assert len(voices) == 14 and all(r["modalities"] == ["audio"] for r in voices)
+    assert all(set(mixed.sample(r).features) == {"audio"} for r in voices)
+    for bad in (["sound"], [], "audio", ("audio", "smell")):
+        with pytest.raises(ConfigError, match="modalities must be a list"):
+            open_sources([{"dataset": primary, "role": "primary"}, {"dataset": speech, "modalities": bad}])
+    with pytest.raises(ConfigError, match="primary dataset is read whole"):
+        open_sources([{"dataset": primary, "role": "primary", "modalities": ["audio"]}])

@@ -167,7 +167,19 @@ def test_the_default_model_reads_real_faces_it_never_saw(shared_data, tmp_path):
     for i, row in enumerate(rows):
         path = tmp_path / f"{i}.png"
         cv2.imwrite(str(path), np.array(row["pixels"].split(), dtype=np.uint8).reshape(48, 48))
-        prediction, _ = recognizer.predict_media(image=path)
+        prediction = recognizer.predict_media(image=path)
         assert prediction.observed == ["visual"]
         correct += prediction.prediction == names[int(row["emotion"])]
     assert correct / len(rows) > 0.45, correct / len(rows)
+
+
+def test_an_input_the_model_does_not_read_is_named(tmp_path):
+    from xmer.errors import DataError
+    from xmer.inference import Recognizer
+
+    recognizer = Recognizer.load()
+    recognizer.input_dims = {"audio": recognizer.input_dims["audio"]}  # as a voice-only model
+    with pytest.raises(DataError, match=r"this model has no text input; it reads audio$"):
+        recognizer.predict_media(text="hello")
+    with pytest.raises(DataError, match=r"no faces \(video or image\) input"):
+        recognizer.predict_media(image=PHOTO)

@@ -297,3 +297,46 @@ def test_real_emospeech(shared_data):
     assert sum("text" in s.modalities for s in scan.samples) == 2400 - 101  # 75 unknown + 26 background keywords
     ekman = Counter(map_sample(s.labels, "emospeech4", "ekman7")[0] for s in scan.samples)
     assert ekman == {"angry": 600, "fear": 600, "happy": 600, None: 600}
+
+
+# ---------------------------------------------------------------------------------------------------
+# --transcribe: the words xmer hears, in place of the release's
+
+
+def test_transcribe_gives_each_clip_the_words_xmer_hears(tmp_path, nemo_counts, monkeypatch):
+    """A stand-in recogniser that understands the clips of speaker EB0 only: theirs keep its words,
+    the others lose their text, and the release's words stay as corpus_text."""
+    import xmer.features.asr as asr
+    from xmer.features.asr import Utterance, judge
+
+    class Hears:
+        def hear(self, wave):
+            clear = float(np.abs(wave).max()) > 0.45  # EB0's clips are written louder below
+            return judge([Utterance(0.0, 0.1, "we waited for the bus", avg_logprob=-0.3 if clear else -1.1)])
+
+    monkeypatch.setattr(asr, "speech_available", lambda: True)
+    monkeypatch.setattr(asr, "get_transcriber", lambda: Hears())
+    raw = make_nemo(tmp_path / "nEMO")
+    for path in (raw / "samples").glob("EB0_*.wav"):
+        sf.write(str(path), 0.5 * np.sin(np.arange(1600) / 5.0).astype(np.float32), 16_000)
+    summary = prepare("nemo", raw, tmp_path / "out", transcribe=True)
+    assert summary.modalities == {"audio+text": 3, "audio": 6}
+    assert any("2 keep" not in n and "3 keep" in n and "6 drop" in n for n in summary.notes)
+    records = {r["id"]: r for r in opens(tmp_path / "out").records}
+    heard = records["nemo-EB0_neutral_2"]
+    assert heard["media"]["text"] == "we waited for the bus" and heard["modalities"] == ["audio", "text"]
+    assert heard["corpus_text"] == "Ucho wykrywa dźwięki o różnej częstotliwości." and heard["asr"]["decision"] == "keep"
+    foreign = records["nemo-KS0_anger_1"]
+    assert foreign["modalities"] == ["audio"] and "text" not in foreign["media"]
+    assert foreign["asr"]["decision"] == "drop" and "not English" in foreign["asr"]["reason"]
+    assert foreign["corpus_text"] == "Interesuje mnie historia Polski."
+
+
+def test_transcribe_without_the_speech_extra_says_how_to_install_it(tmp_path, nemo_counts, monkeypatch):
+    import xmer.features.asr as asr
+    from xmer.errors import ConfigError
+
+    monkeypatch.setattr(asr, "speech_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"--transcribe needs speech transcription: pip install 'xmer\[speech\]'"):
+        prepare("nemo", make_nemo(tmp_path / "nEMO"), tmp_path / "out", transcribe=True)
+    assert not (tmp_path / "out").exists()

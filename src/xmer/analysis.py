@@ -166,7 +166,7 @@ def analyze_media(
     text_source = "transcript" if cues is not None else ("asr" if transcriber is not None and utterances else None)
     return Timeline(source=str(path), duration=round(duration, 3), labels=list(recognizer.labels), segments=segments,
                     transcript=join_text(utterances), text_source=text_source,
-                    main_face=renumber.get(main), tracks=tracks, notes=notes)
+                    main_face=renumber.get(main), tracks=tracks, notes=notes, model=recognizer.identity)
 
 
 def _audio_pass(path: Path, spool, transcriber, tick, notes: list[str]) -> list:

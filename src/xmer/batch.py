@@ -169,7 +169,7 @@ def _texts_at_once(recognizer: "Recognizer", chunk: list) -> dict[int, dict]:
         raise
     except DataError:
         return {}
-    return {i: {**p.to_json(), "notes": {}} for i, p in zip(positions, predictions)}
+    return {i: p.to_json() for i, p in zip(positions, predictions)}
 
 
 def _predict_one(recognizer: "Recognizer", item_id, media: dict, asr: bool) -> dict:
@@ -181,8 +181,8 @@ def _predict_one(recognizer: "Recognizer", item_id, media: dict, asr: bool) -> d
                 local[key] = value if key == "text" else stack.enter_context(local_copy(value))
                 if key != "text" and is_uri(value):
                     copies[str(local[key])] = value
-            prediction, notes = recognizer.predict_media(**local, asr=asr)
-        return {"id": item_id, **prediction.to_json(), "notes": notes}
+            prediction = recognizer.predict_media(**local, asr=asr)
+        return {"id": item_id, **prediction.to_json()}
     except ConfigError:
         raise
     except DataError as problem:

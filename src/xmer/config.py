@@ -95,6 +95,7 @@ class DataConfig:
     complete_fraction: float = doc(1.0, "missing-rate protocol (MMIN): fraction p of the trimodal training samples left complete; each other one loses one or two modalities, a fixed seeded draw (xmer.data.missing)")
     max_steps: int = doc(0, "crop sequences longer than this many steps when loading (0: keep all)")
     compose_per_epoch: int = doc(0, "with data.sources: trimodal training samples composed each epoch from unimodal ones of the same class (a face, a voice and a text of different people; xmer.data.mixing.compose). Only where modalities are independent given the emotion, as in the composite benchmark")
+    compose_neutral: float = doc(0.0, "with data.compose_per_epoch: the share of composed triples of an emotion whose other modalities (one or two, drawn) come from neutral samples, the label staying the emotion's, as in real recordings where the words or the face show nothing (xmer.data.mixing.compose)")
 
     def __post_init__(self):
         object.__setattr__(self, "sources", freeze(self.sources))
@@ -311,6 +312,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.usage": ((lambda v: 0 < v <= 1), "in (0, 1]"),
     "data.max_steps": _at_least(0),
     "data.compose_per_epoch": _at_least(0),
+    "data.compose_neutral": ((lambda v: 0 <= v <= 1), "in [0, 1]"),
     "data.toy.classes": _at_least(2),
     "data.toy.trimodal": _at_least(0),
     "data.toy.bimodal": _at_least(0),

@@ -11,3 +11,8 @@ class ConfigError(XmerError):
 
 class DataError(XmerError):
     """A missing, unreadable or malformed dataset, feature file or sample."""
+
+
+class NothingToRead(DataError):
+    """An input was read, but none of its modalities can be used (no face, no speech, no words).
+    The server answers it with 422, not 400: the request was well formed."""

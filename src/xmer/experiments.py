@@ -155,6 +155,7 @@ def run(
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
     experiment = EXPERIMENTS[name]
+    check_data(data)
     out = start_folder(out, seeds)
     common = [f"data.dataset={data}", "train.progress=false", *(QUICK if quick else ()), *overrides]
     results: dict[str, dict] = {}
@@ -187,6 +188,7 @@ def run(
 
 def run_all(data: str, out: str | Path, seeds=(1, 2, 3), quick: bool = False, overrides=(), log=print) -> dict:
     """Every experiment into ``out/<name>/``, sharing identical runs through ``out/runs/``; an index report."""
+    check_data(data)
     out = start_folder(out, seeds)
     started = time.perf_counter()
     results = {}
@@ -204,6 +206,14 @@ def run_all(data: str, out: str | Path, seeds=(1, 2, 3), quick: bool = False, ov
               "experiments is trained once and counted in each; a resumed suite counts only what it ran).", ""]
     atomic_write_text(out / "report.md", "\n".join(lines))
     return results
+
+
+def check_data(data: str) -> None:
+    """'toy', or a prepared dataset folder: checked before anything is written."""
+    if data != "toy":
+        from xmer.data.dataset import PreparedDataset
+
+        PreparedDataset.open(data)  # a DataError naming the folder and what it lacks
 
 
 def start_folder(out: str | Path, seeds) -> Path:

@@ -131,11 +131,14 @@ def building(out_dir: str | Path, overwrite: bool = False, protect: Sequence[str
     if out_dir.exists() and not overwrite:
         raise DataError(f"output folder already exists: {out_dir} (remove it, choose another, or overwrite)")
     check_replaceable(out_dir, (kind,), protect)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in sweep_temporaries(out_dir.parent, out_dir.name):
-        log.warning("removed %s, left by a killed xmer run", stale)
-    tmp = out_dir.parent / temp_name(out_dir.name, ".building")
-    tmp.mkdir()
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        for stale in sweep_temporaries(out_dir.parent, out_dir.name):
+            log.warning("removed %s, left by a killed xmer run", stale)
+        tmp = out_dir.parent / temp_name(out_dir.name, ".building")
+        tmp.mkdir()
+    except OSError as error:
+        raise DataError(f"cannot create {out_dir}: {error.strerror or error}") from None
     try:
         yield tmp
         mark(tmp, kind)

@@ -21,9 +21,10 @@ import torch
 
 from xmer.config import Config, from_dict
 from xmer.data.contract import Batch, Sample, collate
-from xmer.errors import DataError
+from xmer.errors import DataError, NothingToRead
 from xmer.io import atomic_write_text
 from xmer.modalities import MODALITIES
+from xmer.schema import SCHEMA_VERSION
 from xmer.models.system import build_system
 from xmer.training.checkpoint import load_checkpoint, read_json
 
@@ -187,11 +188,14 @@ def _read_model(run_dir: Path, checkpoint: str) -> dict:
 
 @dataclass
 class Prediction:
-    """One prediction. ``imagined`` lists modalities a translator filled in (empty without translators)."""
+    """One prediction. ``imagined`` lists modalities a translator filled in (empty without translators).
+
+    ``prediction`` is always one label, the most probable; a multi-label model also gives
+    ``predicted_labels``, every label over 0.5 (possibly none)."""
 
     labels: list[str]
     probabilities: dict[str, float]
-    prediction: str | list[str]
+    prediction: str
     observed: list[str]
     imagined: list[str]
     text_source: str | None = None
@@ -202,11 +206,21 @@ class Prediction:
     by_modality: dict[str, dict] = field(default_factory=dict)
     """Observed modality -> ``{"prediction", "probabilities"}`` of that modality alone (the others
     imagined from it, as for any input that lacks them): the evidence of each, beside the fused answer."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """Modality -> one line on how its input was read: why it was not used (no face found, words not
+    understood), or how (a transcript down-weighted). Empty when everything given was read as given."""
+    predicted_labels: list[str] | None = None
+    """Multi-label models only: every label whose probability is over 0.5."""
+    model: dict = field(default_factory=dict)
+    """``{"id", "extractors"}``: the model that made it (:attr:`Recognizer.identity`)."""
 
     def to_json(self) -> dict:
-        out = asdict(self)
+        """The prediction as the JSON object of docs/output.md (``schema_version`` first)."""
+        out = {"schema_version": SCHEMA_VERSION, **asdict(self)}
         if self.text_source is None and self.text is None:
             del out["text_source"], out["text"]
+        if self.predicted_labels is None:
+            del out["predicted_labels"]
         return out
 
     def reading(self) -> dict:
@@ -225,6 +239,14 @@ class Recognizer:
         self.labels: list[str] = list(card["labels"])
         self.multi_label: bool = bool(card["multi_label"])
         self.input_dims: dict[str, int] = {m: int(d) for m, d in card["input_dims"].items()}
+        self.model_id = "unsaved"
+        """``<folder>@<12 hex digits>``: the folder's name and a hash of its model files (:func:`model_id`)."""
+
+    @property
+    def identity(self) -> dict:
+        """``{"id", "extractors"}``: which model this is and which front-ends its inputs go through,
+        as every prediction reports it."""
+        return {"id": self.model_id, "extractors": dict(self.card.get("extractors") or {})}
 
     @classmethod
     def load(cls, run_dir: str | Path | None = None, checkpoint: str = "best", device: str = "cpu") -> "Recognizer":
@@ -249,7 +271,9 @@ class Recognizer:
             model.discriminators = None  # an exported model: prediction never uses the discriminators
         model.load_state_dict(weights)  # float16 weights of an exported model are cast on copy
         model.temperature = float(card.get("temperature", 1.0))  # fitted on validation after training
-        return cls(model, card, config, device)
+        recognizer = cls(model, card, config, device)
+        recognizer.model_id = model_id(run_dir, checkpoint)
+        return recognizer
 
     @classmethod
     def _load_ensemble(cls, folder: Path, device: str) -> "Recognizer":
@@ -270,7 +294,9 @@ class Recognizer:
         card = read_json(folder / "model.json") if (folder / "model.json").is_file() else dict(first.card)
         model = Ensemble([m.model for m in members])
         model.temperature = float(card.get("temperature", 1.0))  # of the average, fitted on validation at export
-        return cls(model, card, first.config, device)
+        recognizer = cls(model, card, first.config, device)
+        recognizer.model_id = model_id(folder)
+        return recognizer
 
     # -- predicting ---------------------------------------------------------------------------
 
@@ -280,24 +306,38 @@ class Recognizer:
         batch = batch.to(self.device)
         return self.model.probabilities(self.model(batch)).float().cpu()
 
-    def predict(self, features: dict[str, np.ndarray], sample_id: str = "input") -> Prediction:
-        """Predict from modality -> (T, D) feature arrays; any non-empty subset of the model's modalities."""
-        return self.predict_many([features], [sample_id])[0]
+    def predict(self, features: dict[str, np.ndarray], sample_id: str = "input", text_weight: float = 1.0) -> Prediction:
+        """Predict from modality -> (T, D) feature arrays; any non-empty subset of the model's modalities.
+        ``text_weight`` below 1 reads the words with doubt (see :meth:`predict_many`)."""
+        return self.predict_many([features], [sample_id], [text_weight])[0]
 
-    def predict_many(self, items: list[dict[str, np.ndarray]], sample_ids: list[str] | None = None) -> list[Prediction]:
+    def predict_many(self, items: list[dict[str, np.ndarray]], sample_ids: list[str] | None = None,
+                     text_weights: list[float] | None = None) -> list[Prediction]:
         """:meth:`predict` for several inputs in one forward pass (padding and masks keep each
-        prediction independent of the others in the batch)."""
+        prediction independent of the others in the batch).
+
+        ``text_weights`` (one per item, default 1): an item whose words are read at weight w < 1
+        (a transcript Whisper heard with doubt: :func:`xmer.features.asr.judge`) and that has
+        other modalities gets w times the prediction with its words plus 1 - w times the one without.
+        """
         label = np.zeros(len(self.labels), np.float32) if self.multi_label else 0
         ids = sample_ids or [f"input {i}" for i in range(len(items))]
+        weights = list(text_weights) if text_weights is not None else [1.0] * len(items)
+        if len(weights) != len(items) or not all(0.0 <= w <= 1.0 for w in weights):
+            raise DataError(f"text_weights: expected {len(items)} numbers in [0, 1], got {weights!r}")
         checked = [self.check_features(f, i) for f, i in zip(items, ids)]
         # Each item, then each modality of the items with several alone (its own reading, for
-        # ``by_modality``), in one forward pass.
+        # ``by_modality``), then the doubted items without their words, in one forward pass.
         alone = [(n, m) for n, f in enumerate(checked) if len(f) > 1 for m in MODALITIES if m in f]
-        inputs = checked + [{m: checked[n][m]} for n, m in alone]
-        samples = [Sample(id=str(i), source="input", features=f, label=label) for i, f in zip(ids + [ids[n] for n, _ in alone], inputs)]
+        doubted = [n for n, f in enumerate(checked) if weights[n] < 1.0 and "text" in f and len(f) > 1]
+        inputs = checked + [{m: checked[n][m]} for n, m in alone] + [{m: a for m, a in checked[n].items() if m != "text"} for n in doubted]
+        row_ids = ids + [ids[n] for n, _ in alone] + [ids[n] for n in doubted]
+        samples = [Sample(id=str(i), source="input", features=f, label=label) for i, f in zip(row_ids, inputs)]
         batch = collate(samples, list(self.input_dims), self.input_dims, len(self.labels), self.multi_label)
         probs = self.scores(batch).numpy()
-        predictions = [self._prediction(probs[row], batch, row) for row in range(len(samples))]
+        for k, n in enumerate(doubted):
+            probs[n] = weights[n] * probs[n] + (1.0 - weights[n]) * probs[len(checked) + len(alone) + k]
+        predictions = [self._prediction(probs[row], batch, row) for row in range(len(checked) + len(alone))]
         for prediction in predictions[: len(checked)]:
             if len(prediction.observed) == 1:
                 prediction.by_modality = {prediction.observed[0]: prediction.reading()}
@@ -329,7 +369,7 @@ class Recognizer:
                             "(use --features FILE.npz, or a model trained on extracted features)")
         return extractors
 
-    def predict_media(self, video=None, audio=None, image=None, text=None, asr: bool = True) -> tuple[Prediction, dict[str, str]]:
+    def predict_media(self, video=None, audio=None, image=None, text=None, asr: bool = True) -> Prediction:
         """Predict from media files (any subset), with the extractors the model's features came from.
 
         Args:
@@ -339,21 +379,32 @@ class Recognizer:
                 (needs ``xmer[speech]``; without it, a note says so and the text is left out).
 
         Returns:
-            the prediction and, per modality given but unusable, one line saying why (e.g. no face).
+            the prediction; its :attr:`~Prediction.notes` say, per modality given but unusable, why
+            (e.g. no face), and how a transcript was judged.
         """
         from xmer.features import features_from_media
 
         extractors = self.media_extractors()
-        text_source, words, notes = None, None, {}
+        given = {"visual": image if video is None else video, "audio": audio, "text": text}
+        lacking = [m for m, v in given.items() if v is not None and m not in self.input_dims]
+        if lacking and (video is None or lacking != ["visual"] or "audio" not in self.input_dims):
+            kinds = {"visual": "faces (video or image)", "audio": "audio", "text": "text"}
+            raise DataError(f"this model has no {' or '.join(kinds[m] for m in lacking)} input; it reads "
+                            f"{', '.join(kinds[m] for m in self.input_dims)}")
+        text_source, words, notes, text_weight = None, None, {}, 1.0
         if text is not None:
             from xmer.features.text import read_transcript
 
             text_source = "transcript" if isinstance(text, Path) else "given"
             words = read_transcript(text) if isinstance(text, Path) else str(text)
         elif asr and "text" in self.input_dims and (audio is not None or video is not None):
-            words, why = transcribe_file(audio if audio is not None else video)
-            if words:
-                text, text_source = words, "asr"
+            heard, why = transcribe_file(audio if audio is not None else video)
+            if heard is not None and heard.weight > 0:
+                text, words, text_source, text_weight = heard.text, heard.text, "asr", heard.weight
+                if heard.weight < 1:
+                    notes["text"] = f"transcript down-weighted: {heard.reason}"
+            elif heard is not None and heard.text:
+                notes["text"] = f"transcript dropped: {heard.reason}; heard {heard.text[:80]!r}"
             else:
                 notes["text"] = why
         features, media_notes = features_from_media(video=video, audio=audio, image=image, text=text, extractors=extractors)
@@ -361,11 +412,12 @@ class Recognizer:
         features = {m: f for m, f in features.items() if m in self.input_dims}
         if not features:
             reasons = "; ".join(f"{m}: {why}" for m, why in notes.items()) or "no input given"
-            raise DataError(f"no usable modality in the input ({reasons})")
-        prediction = self.predict(features, sample_id=str(video or audio or image or "text"))
-        if text_source is not None:
+            raise NothingToRead(f"no usable modality in the input ({reasons})")
+        prediction = self.predict(features, sample_id=str(video or audio or image or "text"), text_weight=text_weight)
+        if text_source is not None and "text" in features:
             prediction.text_source, prediction.text = text_source, words
-        return prediction, notes
+        prediction.notes = notes
+        return prediction
 
     def load_front_ends(self, asr: bool = True) -> dict[str, str]:
         """Build now every extractor the model's media need, and Whisper for transcripts when
@@ -396,7 +448,7 @@ class Recognizer:
         return loaded
 
     def predict_texts(self, texts: list[str], bf16: bool = False) -> list[Prediction]:
-        """``predict_media(text=t)[0]`` for each text, with the text front-end and the recogniser
+        """``predict_media(text=t)`` for each text, with the text front-end and the recogniser
         each run once over all of them (what the server does with concurrent text requests).
         Every prediction equals the text's own up to float rounding. ``bf16``: the text front-end
         in bfloat16 where the CPU has it and the front-end offers it (faster; see
@@ -417,7 +469,7 @@ class Recognizer:
             texts = [str(t) for t in texts]
             arrays = extractor.many(texts, bf16=bf16)
         except DataError as error:
-            raise DataError(f"no usable modality in the input (text: {error})") from None
+            raise NothingToRead(f"no usable modality in the input (text: {error})") from None
         predictions = self.predict_many([{"text": np.asarray(a, np.float32)} for a in arrays], ["text"] * len(texts))
         for prediction, text in zip(predictions, texts):
             prediction.text_source, prediction.text = "given", str(text)
@@ -445,7 +497,11 @@ class Recognizer:
             raise DataError(f"{sample_id}: no modality given; give at least one of {', '.join(self.input_dims)}")
         out = {}
         for m, array in features.items():
-            array = np.asarray(array, dtype=np.float32)
+            raw = np.asarray(array)
+            if raw.dtype.kind not in "biuf":
+                raise DataError(f"{sample_id}, modality {m!r}: expected numbers, got an array of {raw.dtype} "
+                                f"(e.g. {raw.reshape(-1)[:1].tolist()})")
+            array = raw.astype(np.float32)
             if array.ndim == 1:  # (D,) or (T,)? ambiguous: never guessed
                 raise DataError(f"{sample_id}, modality {m!r}: a 1-d array of {array.shape[0]} values; expected a "
                                 f"(T, {self.input_dims[m]}) array, one row per step (one step: shape (1, {self.input_dims[m]}))")
@@ -466,38 +522,59 @@ class Recognizer:
         observed = [m for m in MODALITIES if m in batch.present and bool(batch.present[m][row])]
         imagined_rows = self.imagined_rows(batch)
         imagined = [m for m in MODALITIES if m in imagined_rows and bool(imagined_rows[m][row])]
-        if self.multi_label:
-            decision: str | list[str] = [l for l, p in zip(self.labels, probs) if p > 0.5]
-        else:
-            decision = self.labels[int(np.argmax(probs))]
+        over = [l for l, p in zip(self.labels, probs) if p > 0.5] if self.multi_label else None
         return Prediction(
             labels=self.labels,
             probabilities={l: round(float(p), 6) for l, p in zip(self.labels, probs)},
-            prediction=decision,
+            prediction=self.labels[int(np.argmax(probs))],
             observed=observed,
             imagined=imagined,
+            predicted_labels=over,
+            model=self.identity,
         )
 
 
-def transcribe_file(path: str | Path) -> tuple[str, str]:
-    """The words spoken in an audio file or a video's audio track, and, when there are none, why.
+def model_id(folder: Path, checkpoint: str = "best") -> str:
+    """``<folder name>@<first 12 hex digits of a sha256>`` over the files that make the model's
+    predictions (``model.json``, ``ensemble.json``, the weights, the members' and ONNX graphs' own):
+    two folders with the same id predict the same. A run folder's checkpoint stands for its weights."""
+    import hashlib
 
-    Returns ``("", reason)`` when the speech extra is missing, the file has no audio track or no
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and (
+        p.name in ("model.json", ENSEMBLE_FILE, WEIGHTS_FILE) or p.suffix == ".onnx" or p.name == "manifest.json"))
+    if not (folder / WEIGHTS_FILE).is_file() and (folder / "checkpoints" / f"{checkpoint}.pt").is_file():
+        files.append(folder / "checkpoints" / f"{checkpoint}.pt")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    name = "default" if folder.resolve() == DEFAULT_MODEL.resolve() else folder.resolve().name
+    return f"{name}@{digest.hexdigest()[:12]}"
+
+
+def transcribe_file(path: str | Path) -> tuple["Heard | None", str]:
+    """The words spoken in an audio file or a video's audio track, judged by
+    :func:`xmer.features.asr.judge` (keep, down-weight or drop), and, when nothing was heard, why.
+
+    Returns ``(None, reason)`` when the speech extra is missing, the file has no audio track or no
     speech is recognised; raises DataError when the file cannot be read.
     """
     from xmer.errors import ConfigError
     from xmer.features import ModalityAbsent
-    from xmer.features.asr import get_transcriber, join_text, speech_available
+    from xmer.features.asr import get_transcriber, judge, speech_available
     from xmer.features.stream import audio_blocks
 
     if not speech_available():
         from xmer.features.asr import SPEECH_HINT
 
-        return "", f"no transcript given and speech transcription is not installed ({SPEECH_HINT})"
+        return None, f"no transcript given and speech transcription is not installed ({SPEECH_HINT})"
     try:
-        words = join_text(get_transcriber().transcribe_stream(audio_blocks(path)))
+        heard = judge(get_transcriber().transcribe_stream(audio_blocks(path), filtered=False))
     except ModalityAbsent as error:
-        return "", f"no transcript given and nothing to transcribe ({error})"
+        return None, f"no transcript given and nothing to transcribe ({error})"
     except ConfigError as error:
-        return "", str(error)
-    return (words, "") if words else ("", f"no transcript given and no speech recognised in {path}")
+        return None, str(error)
+    return (heard, "") if heard.text else (None, f"no transcript given and no speech recognised in {path}")

@@ -54,7 +54,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
     if hasattr(data, "report"):  # a mixture: what it kept out of training, checked again now
         metrics.update(data.report())
     if subsets:
-        usable = [s for s in SUBSETS if set(s) <= set(recognizer.input_dims)]
+        held = {m for r in records for m in r["modalities"]}  # a subset the data never hold is not scored
+        usable = [s for s in SUBSETS if set(s) <= set(recognizer.input_dims) & held]
         metrics["subsets"] = {subset_name(s): run(s) for s in usable}
         if single and recognizer.model.can_imagine():
             # The same recogniser with the missing modalities left out instead of imagined.

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xmer.errors import DataError
+from xmer.schema import SCHEMA_VERSION
 from xmer.features.asr import Utterance
 
 
@@ -88,9 +89,12 @@ class Timeline:
     main_face: int | None = None
     tracks: list[FaceTrack] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    model: dict = field(default_factory=dict)
+    """``{"id", "extractors"}`` of the model that made it, as every prediction reports it."""
 
     def to_json(self) -> dict:
-        return {"source": self.source, "duration": round(self.duration, 3), "labels": self.labels,
+        """The timeline as the JSON object of docs/output.md (``schema_version`` first)."""
+        return {"schema_version": SCHEMA_VERSION, "model": self.model, "source": self.source, "duration": round(self.duration, 3), "labels": self.labels,
                 "segments": [s.to_json() for s in self.segments], "transcript": self.transcript,
                 "text_source": self.text_source, "main_face": self.main_face,
                 "tracks": [t.to_json() for t in self.tracks], "notes": self.notes}

@@ -1,9 +1,12 @@
-"""``xmer analyze INPUT... --out DIR [--model RUN_DIR] [--faces main|all] [--window 2 --hop 1] [--transcript F.srt] [--no-asr] [--video-out] [--resume] [--ray [ADDRESS] --workers N]``
+"""``xmer analyze INPUT... [--out DIR] [--model RUN_DIR] [--faces main|all] [--window 2 --hop 1] [--transcript F.srt] [--no-asr] [--video-out] [--resume] [--ray [ADDRESS] --workers N]``
 
 The emotion over time of videos or audio files. One input writes its timeline files into ``DIR``;
 several inputs (files, folders of media files, or ``.txt`` lists of files) write each into
 ``DIR/<file name>/``, under one progress bar; a file that fails is reported on stderr and skipped,
 and the exit status is then 1 (a single input that fails is an error: one line, exit status 2).
+Without ``--out`` the files go to a new folder in the working folder, ``<file name>.xmer`` for one
+input and ``analysis.xmer`` for several (``-2``, ``-3``... appended when the name is taken: nothing is
+overwritten; with ``--resume`` the first name is reused).
 ``--resume`` skips the files whose folder already holds its four timeline files; ``--ray`` runs
 :func:`analyze_file` for each file on a Ray cluster (:mod:`xmer.scaling.ray_jobs`).
 """
@@ -19,13 +22,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_AUDIO",
                         help="media files, folders of them, or .txt lists of them (one path or URI a line, "
                              "relative to the list's folder); a URI is read with PyArrow (file://, s3://, gs://, hdfs://)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="where to write timeline.json/.csv/.png and summary.md")
-    parser.add_argument("--model", metavar="RUN_DIR", help="a run or model folder (default: xmer's default model)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="where to write timeline.json/.csv/.png and summary.md (default: a new folder in the working "
+                             "folder, <file name>.xmer for one input, analysis.xmer for several; never one that exists)")
+    from xmer.cli.options import add_model_arguments
+
+    add_model_arguments(parser)
     parser.add_argument("--faces", choices=("main", "all"), default="main",
-                        help="follow the face seen most (main), or also give every face its own timeline (all)")
-    parser.add_argument("--window", type=float, default=2.0, help="seconds of context of a segment where nobody speaks")
-    parser.add_argument("--hop", type=float, default=1.0, help="length in seconds of a segment where nobody speaks")
-    parser.add_argument("--fps", type=float, default=4.0, help="video frames per second searched for faces")
+                        help="follow the face seen most (main), or also give every face its own timeline (all) (default: %(default)s)")
+    parser.add_argument("--window", type=float, default=2.0, help="seconds of context of a segment where nobody speaks (default: %(default)s)")
+    parser.add_argument("--hop", type=float, default=1.0, help="length in seconds of a segment where nobody speaks (default: %(default)s)")
+    parser.add_argument("--fps", type=float, default=4.0, help="video frames per second searched for faces (default: %(default)s)")
     parser.add_argument("--transcript", metavar="FILE.srt", help="the words with their times (.srt or .vtt); no transcription")
     parser.add_argument("--no-asr", action="store_true", help="do not transcribe the speech (no words unless --transcript)")
     parser.add_argument("--video-out", action="store_true",
@@ -84,6 +91,25 @@ def output_folders(files: list[Path | str], out: Path, single: bool) -> dict[Pat
     return folders
 
 
+def default_out(files: list[Path | str], single: bool, resume: bool) -> Path:
+    """The output folder when ``--out`` is not given: ``<file name>.xmer`` (one input) or
+    ``analysis.xmer`` (several) in the working folder, with ``-2``, ``-3``... when taken (``resume``:
+    the first name, taken or not)."""
+    from pathlib import PurePosixPath
+    from urllib.parse import urlparse
+
+    first = files[0]
+    name = (PurePosixPath(urlparse(first).path).name if isinstance(first, str) else first.name) if single else "analysis"
+    base = Path(f"{name or 'analysis'}.xmer")
+    if resume:
+        return base
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = Path(f"{base}-{n}")
+    return candidate
+
+
 def analyzed(folder: Path) -> bool:
     """Whether ``folder`` holds the four files of a written timeline (what ``--resume`` skips)."""
     from xmer.timeline_report import FILES
@@ -127,8 +153,8 @@ def analyze_file(recognizer, path: Path | str, folder: Path, video_out: bool = F
 
 
 def run(args: argparse.Namespace) -> int:
-    from xmer.errors import DataError
-    from xmer.inference import Recognizer
+    from xmer.cli.options import load_model
+    from xmer.errors import ConfigError, DataError
     from xmer.scaling.ray_jobs import ray_options
 
     for name, unit in (("window", " of seconds"), ("hop", " of seconds"), ("fps", "")):
@@ -140,6 +166,9 @@ def run(args: argparse.Namespace) -> int:
         raise DataError("--transcript goes with a single input")
     given = args.inputs[0]
     single = len(files) == 1 and not Path(given).is_dir() and not Path(given).suffix.lower() == ".txt"
+    if args.out is None:
+        args.out = str(default_out(files, single, args.resume))
+        print(f"xmer analyze: writing to {args.out} (--out DIR to choose)", file=sys.stderr)
     folders = output_folders(files, Path(args.out), single)
     if args.resume:
         done = [f for f in files if analyzed(folders[f])]
@@ -149,9 +178,12 @@ def run(args: argparse.Namespace) -> int:
     if on_ray is not None:
         from xmer.scaling.ray_jobs import analyze_on_ray
 
+        if args.runtime != "torch" or args.device != "cpu":
+            raise ConfigError("--ray runs the torch runtime on each worker's own device: leave out --runtime and --device")
+
         failures = analyze_on_ray(files, folders, args.model, timeline_options(args), args.video_out, args.json, on_ray)
     else:
-        failures = _analyze_here(files, folders, Recognizer.load(args.model), args)
+        failures = _analyze_here(files, folders, load_model(args), args)
     if single and failures:
         raise DataError(failures[0][1])
     for f, why in failures:

@@ -1,5 +1,5 @@
-"""``xmer predict [RUN_DIR] (--features FILE.npz | [--video F] [--audio F] [--image F] [--text "..." | --transcript F] [--no-asr]) [--json]``
-and ``xmer predict [RUN_DIR] --batch ITEMS.jsonl --out PREDICTIONS.jsonl [--resume] [--ray [ADDRESS] --workers N]``."""
+"""``xmer predict [--model DIR] [--runtime torch|onnx] [--device cpu] (--features FILE.npz | [--video F] [--audio F] [--image F] [--text "..." | --transcript F] [--no-asr]) [--json]``
+and ``xmer predict [--model DIR] --batch ITEMS.jsonl --out PREDICTIONS.jsonl [--resume] [--ray [ADDRESS] --workers N]``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", nargs="?", help="run folder written by xmer train (default: xmer's default model)")
+    from xmer.cli.options import add_model_arguments
+
+    add_model_arguments(parser, positional=True)
     parser.add_argument("--features", metavar="FILE.npz",
                         help="an .npz whose keys are modality names (visual, audio, text), each a (T, D) array")
     parser.add_argument("--video", help="a video: faces for visual, and its audio track unless --audio is given")
@@ -28,16 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --batch: keep the lines already in PREDICTIONS.jsonl (or in the .partial file of a "
                              "stopped job) and predict only the items whose id has none")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
-                        help="run the model with PyTorch, or with onnxruntime from the folder's onnx/ (xmer export --onnx)")
     from xmer.scaling.ray_jobs import add_ray_arguments
 
     add_ray_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from xmer.errors import DataError
-    from xmer.inference import Recognizer
+    from xmer.cli.options import load_model, model_dir
+    from xmer.errors import ConfigError, DataError
 
     media = {"video": args.video, "audio": args.audio, "image": args.image,
              "text": args.text if args.text is not None else (Path(args.transcript) if args.transcript else None)}
@@ -51,11 +51,14 @@ def run(args: argparse.Namespace) -> int:
         if on_ray is not None:
             from xmer.scaling.ray_jobs import predict_on_ray
 
-            counts = predict_on_ray(args.batch, args.out, args.run_dir, on_ray, asr=not args.no_asr, resume=args.resume)
+            if args.runtime != "torch" or args.device != "cpu":
+                raise ConfigError("--ray runs the torch runtime on each worker's own device (its GPU when it has one): "
+                                  "leave out --runtime and --device")
+            counts = predict_on_ray(args.batch, args.out, model_dir(args), on_ray, asr=not args.no_asr, resume=args.resume)
         else:
             from xmer.batch import predict_batch
 
-            recognizer = Recognizer.load(args.run_dir)
+            recognizer = load_model(args)
             counts = predict_batch(recognizer, args.batch, args.out, asr=not args.no_asr, progress=True, resume=args.resume)
         print(f"{counts.written} predictions written to {args.out}" + (f" ({counts.failed} with an error)" if counts.failed else "")
               + (f"; {counts.kept} kept from before (--resume)" if counts.kept else ""), file=sys.stderr)
@@ -64,21 +67,15 @@ def run(args: argparse.Namespace) -> int:
         raise DataError("--resume and --ray go with --batch ITEMS.jsonl")
     if bool(args.features) == bool(given):
         raise DataError("give either --features FILE.npz or media inputs (--video, --audio, --image, --text/--transcript)")
-    if args.runtime == "onnx":
-        from xmer.onnx_runtime import OnnxRecognizer
-
-        recognizer = OnnxRecognizer.load(args.run_dir)
-    else:
-        recognizer = Recognizer.load(args.run_dir)
-    notes: dict[str, str] = {}
+    recognizer = load_model(args)
     if args.features:
         prediction = recognizer.predict_file(args.features)
     else:
-        prediction, notes = recognizer.predict_media(**given, asr=not args.no_asr)
+        prediction = recognizer.predict_media(**given, asr=not args.no_asr)
     if args.json:
-        print(json.dumps({**prediction.to_json(), "notes": notes}))
+        print(json.dumps(prediction.to_json()))
         return 0
-    if args.run_dir is None:
+    if model_dir(args) is None:
         from xmer.inference import DEFAULT_MODEL
 
         print(f"model: xmer's default model (composite benchmark; {DEFAULT_MODEL / 'MODEL_CARD.md'})")
@@ -88,6 +85,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"observed: {', '.join(prediction.observed) or '-'}   imagined: {', '.join(prediction.imagined) or '-'}")
     if prediction.text_source is not None:
         print(f"text ({prediction.text_source}): {prediction.text}")
-    for modality, why in notes.items():
-        print(f"note: {modality} not used: {why}")
+    for modality, why in prediction.notes.items():
+        print(f"note: {modality}: {why}" if modality in prediction.observed else f"note: {modality} not used: {why}")
     return 0

@@ -44,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--au", metavar="FILE", help="ravdess-av: the action-unit file ravdess_au.npz when it is not under --raw")
     for name, text in SOURCES["composite"].options.items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="N", help=f"composite: {text}")
+    parser.add_argument("--transcribe", action="store_true",
+                        help="give every clip with speech the words xmer hears in it (Whisper tiny.en, kept, down-weighted "
+                             "or dropped by its confidence) as its text, the release's transcript kept as corpus_text; "
+                             "needs xmer[speech], about 0.5 s per clip")
     parser.add_argument("--extract", metavar="M=NAME,...",
                         help="then extract features, as `xmer extract --data OUT --extractors M=NAME,...` would")
 
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--extract writes features: it cannot go with --dry-run")
     summary = prepare(
         args.source, args.raw, args.out, label_space=args.label_space, allow_partial=args.allow_partial,
-        dry_run=args.dry_run, overwrite=args.overwrite, **options,
+        dry_run=args.dry_run, overwrite=args.overwrite, transcribe=args.transcribe, **options,
     )
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False))

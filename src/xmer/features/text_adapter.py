@@ -124,7 +124,7 @@ def mean_pooled(model: nn.Module, tokenizer, texts: list[str], max_length: int =
     """(B, D): the mean of the last states over each text's real tokens ([CLS] and [SEP] included),
     texts padded into one batch and cut to ``max_length`` word-pieces: what the adapter's head reads
     (the ``minilm_sentence`` vector is this mean over its norm)."""
-    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    batch = tokenizer.batch(texts, max_length=max_length)  # xmer.features.bert.WordPieces
     states = model(**batch).last_hidden_state  # (B, T, D)
     mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
     return (states * mask).sum(1) / mask.sum(1)

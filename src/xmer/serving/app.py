@@ -47,7 +47,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from xmer.errors import DataError, XmerError
+from xmer.errors import DataError, NothingToRead, XmerError
 from xmer.serving.batching import Batcher
 from xmer.serving.limits import ServeLimits
 from xmer.serving.media_workers import MediaWorkers, analyze_job, predict_media_job
@@ -123,7 +123,7 @@ class Service:
         exception, the others their answers (then each text goes alone, as :meth:`predict_media`)."""
         if len(texts) > 1:
             try:
-                return [{**p.to_json(), "notes": {}} for p in self.recognizer.predict_texts(texts, bf16=self.limits.text_bf16)]
+                return [p.to_json() for p in self.recognizer.predict_texts(texts, bf16=self.limits.text_bf16)]
             except DataError:  # one bad text (or a model that reads no text): find out which, one by one
                 pass
         answers: list[dict | Exception] = []
@@ -140,7 +140,7 @@ class Service:
             features = self.recognizer.check_features(features, "features")
         except XmerError as error:  # well-formed JSON, wrong content: a validation error
             raise RequestProblem(422, str(error)) from None
-        return {**self.recognizer.predict(features).to_json(), "notes": {}}
+        return self.recognizer.predict(features).to_json()
 
     def predict_media(self, files: list[tuple[str, Any, str | None]], text: str | None) -> dict:
         """``files``: (field, bytes or file object, client file name). The uploads live in a
@@ -162,6 +162,28 @@ class Service:
             if out["kind"] == "clip":
                 out["sources"] = {upload.input: upload.name}
             return out
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """``GET /docs``: Swagger UI from the ``swagger-ui-bundle`` package, served by this server, so the
+    page works without a network (FastAPI's own loads its scripts from a CDN). Without the package,
+    ``/docs`` says how to get it; ``/openapi.json`` is there either way."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        swagger_ui_path = None
+    if swagger_ui_path is not None:
+        app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        if swagger_ui_path is None:
+            return _error(404, "the API page needs swagger-ui-bundle (pip install 'xmer[serve]'); "
+                               "the API itself is described at GET /openapi.json")
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="xmer API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon-32x32.png")
 
 
 def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | Path | None = None,
@@ -199,13 +221,14 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
         yield
         service.close()
 
-    app = FastAPI(title="xmer", version=_version(), lifespan=lifespan,
+    app = FastAPI(title="xmer", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Multimodal emotion recognition: any subset of video, audio, image and text in, "
                               "emotion probabilities out (missing modalities are imagined by the translators).")
     app.state.service = service
     app.add_middleware(LimitsMiddleware, limits=limits)
     static = resources.files("xmer.serving") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    _offline_docs(app)
 
     @app.exception_handler(RequestProblem)
     async def _problem(request: Request, error: RequestProblem):
@@ -213,7 +236,7 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
 
     @app.exception_handler(XmerError)
     async def _bad_input(request: Request, error: XmerError):
-        return _error(400, str(error))
+        return _error(422 if isinstance(error, NothingToRead) else 400, str(error))
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, error: HTTPException):
@@ -256,18 +279,12 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
     @app.post("/predict", summary="Predict emotions from media files, text or features",
               openapi_extra={"requestBody": _PREDICT_BODY})
     async def predict(request: Request):
-        kind = _content_type(request)
-        if kind == "application/json":
-            body = await _json_body(request, service)
-            if "features" in body:
-                if set(body) != {"features"}:
-                    raise RequestProblem(422, "give either 'features' or media fields (text, video, audio, image), not both")
-                return await service.run(service.light_pool, service.predict_features, body["features"])
-            files, text = _json_media(body, limits)
-        elif kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
-            files, text = await _form_media(request, limits)
-        else:
-            raise RequestProblem(415, f"send multipart/form-data or application/json, not {kind or 'no Content-Type'}")
+        body = await _json_or_none(request, service)
+        if body is not None and "features" in body:
+            if set(body) != {"features"}:
+                raise RequestProblem(422, "give either 'features' or media fields (text, video, audio, image), not both")
+            return await service.run(service.light_pool, service.predict_features, body["features"])
+        files, text = _json_media(body, limits) if body is not None else await _form_media(request, limits)
         if not files and text is None:
             raise RequestProblem(422, "empty request: give text, video, audio, image, file or features")
         if not files:  # text alone: batched with the other texts waiting
@@ -278,13 +295,8 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
               openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                   "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
     async def analyze(request: Request):
-        kind = _content_type(request)
-        if kind == "application/json":
-            files, text = _json_media(await _json_body(request, service), limits)
-        elif kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
-            files, text = await _form_media(request, limits)
-        else:
-            raise RequestProblem(415, f"send multipart/form-data or application/json, not {kind or 'no Content-Type'}")
+        body = await _json_or_none(request, service)
+        files, text = _json_media(body, limits) if body is not None else await _form_media(request, limits)
         if len(files) != 1 or text is not None:
             raise RequestProblem(422, "/analyze takes exactly one video or audio file (field 'file', 'video' or 'audio')")
         return await service.run(service.media_pool, service.analyze, *files[0])
@@ -297,6 +309,28 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
 
 def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _json_or_none(request: Request, service: Service) -> dict | None:
+    """The request's JSON object, or None for a form (multipart or URL-encoded) to be read as one.
+
+    JSON is read from ``application/json``, and also from a body that is plainly a JSON object but
+    came without a Content-Type or as a URL-encoded form (``curl -d '{"text": ...}'`` sends the
+    latter): the intent is not in doubt. Any other Content-Type is a 415 that says what to send.
+    """
+    kind = _content_type(request)
+    if kind == "application/json":
+        return await _json_body(request, service)
+    if kind in ("", "application/x-www-form-urlencoded"):
+        raw = await request.body()  # Starlette keeps it: a form parse afterwards reads the same bytes
+        if raw.lstrip()[:1] == b"{":
+            return await _json_body(request, service)
+        if kind == "":
+            raise RequestProblem(415, "the request has no Content-Type: send JSON (Content-Type: application/json) "
+                                      "or a multipart form (curl -F text=... or -F file=@clip.mp4)")
+    if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return None
+    raise RequestProblem(415, f"send multipart/form-data or application/json, not {kind}")
 
 
 async def _json_body(request: Request, service: Service) -> dict:

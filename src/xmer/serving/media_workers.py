@@ -35,17 +35,6 @@ _RECOGNIZER = None
 """The recogniser of this media process (set by :func:`_start`)."""
 
 
-def load_recognizer(model_dir: str | Path | None, runtime: str = "torch"):
-    """The recogniser (PyTorch or ONNX) of ``model_dir`` (None: the default model)."""
-    if runtime == "onnx":
-        from xmer.onnx_runtime import OnnxRecognizer
-
-        return OnnxRecognizer.load(model_dir)
-    from xmer.inference import Recognizer
-
-    return Recognizer.load(model_dir)
-
-
 class MediaWorkers:
     """``processes`` media processes of the model in ``model_dir``, at ``nice`` lower priority."""
 
@@ -98,6 +87,8 @@ def _start(model_dir, runtime: str, nice: int) -> None:
     import torch
 
     torch.set_num_threads(1)
+    from xmer.runtime import load_recognizer
+
     _RECOGNIZER = load_recognizer(model_dir, runtime)
 
 
@@ -122,8 +113,7 @@ def _load_front_ends(recognizer) -> dict[str, str]:
 
 def predict_media_job(recognizer, media: dict[str, Path], text: str | None) -> dict:
     """The answer of ``POST /predict`` for checked uploads ``media`` (input -> path) and ``text``."""
-    prediction, notes = recognizer.predict_media(**media, text=text)
-    return {**prediction.to_json(), "notes": notes}
+    return recognizer.predict_media(**media, text=text).to_json()
 
 
 def analyze_job(recognizer, role: str, path: Path, folder: Path) -> dict:
@@ -131,8 +121,7 @@ def analyze_job(recognizer, role: str, path: Path, folder: Path) -> dict:
     whole-clip prediction for a recogniser without ``analyze``."""
     analyze = getattr(recognizer, "analyze", None)
     if analyze is None:
-        prediction, notes = recognizer.predict_media(**{role: path})
-        return {"kind": "clip", **prediction.to_json(), "notes": notes}
+        return {"kind": "clip", **recognizer.predict_media(**{role: path}).to_json()}
     timeline = analyze(path)
     return {"kind": "timeline", **timeline.to_json(), "picture": timeline_picture(timeline, folder)}
 

@@ -462,6 +462,11 @@ class Trainer:
                 self.model, self.dataset, self.valid_records, self.config.data.batch_size, self.input_dims, self.device,
                 keep=keep, max_steps=self.config.data.max_steps,
             )
+            if not np.isfinite(scores).all():
+                raise DataError(
+                    "training diverged: the model's validation scores are not finite after this epoch. Features far "
+                    "outside the usual range do this (values near 1e38 overflow float32 arithmetic): check the "
+                    f"largest values in {self.dataset.root}'s features, or re-extract them; a lower train.lr may also help")
             return compute_metrics(y_true, scores, list(self.dataset.labels), self.dataset.multi_label)
 
         metrics = score()

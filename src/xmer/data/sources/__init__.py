@@ -46,6 +46,7 @@ def prepare(
     allow_partial: bool = False,
     dry_run: bool = False,
     overwrite: bool = False,
+    transcribe: bool = False,
     **options,
 ) -> PrepareSummary:
     """Prepare the release of ``source`` found at ``raw`` into the folder ``out``.
@@ -58,12 +59,13 @@ def prepare(
         allow_partial: skip bad files and accept counts that differ from the release's, reporting both.
         dry_run: scan, check and summarise, but write nothing.
         overwrite: replace an existing ``out``.
+        transcribe: each clip's text is what xmer hears in its speech (:mod:`xmer.data.hearing`).
         **options: source-specific options (``fold`` for IEMOCAP; ``csd``, ``folds`` for CMU-MOSEI/MOSI;
             ``dedupe_against`` for WASSA-2017).
     """
     if source not in SOURCES:
         raise ConfigError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
-    return prepare_source(SOURCES[source], raw, out, label_space, allow_partial, dry_run, overwrite, **options)
+    return prepare_source(SOURCES[source], raw, out, label_space, allow_partial, dry_run, overwrite, transcribe, **options)
 
 
 def sources_table() -> str:

@@ -241,9 +241,13 @@ def prepare_source(
     allow_partial: bool = False,
     dry_run: bool = False,
     overwrite: bool = False,
+    transcribe: bool = False,
     **options,
 ) -> PrepareSummary:
     """Scan ``raw``, check it, map its labels onto ``label_space`` and write the prepared folder ``out``.
+
+    ``transcribe``: every clip's text is what xmer hears in its speech (:mod:`xmer.data.hearing`),
+    not the release's transcript (kept as ``corpus_text``).
 
     Raises :class:`~xmer.errors.DataError` for a missing or malformed release and for counts that
     differ from the release's (unless ``allow_partial``), :class:`~xmer.errors.ConfigError` for a
@@ -279,7 +283,15 @@ def prepare_source(
     if not kept:
         raise DataError(f"{source.name}: no sample has a label in label space {space.name!r}; dropped: {dict(dropped)}")
     kept = drop_shared_items(kept, scan, dropped)
+    heard = None
+    if transcribe and not dry_run:
+        from xmer.data.hearing import transcribe_samples
+
+        heard = transcribe_samples(kept, source.name)
     summary = _summarise(source, scan, space, kept, dropped, raw, out)
+    if heard is not None:
+        summary.notes.append("text: what xmer hears in each clip (Whisper tiny.en, judged): "
+                             + ", ".join(f"{n} {decision}" for decision, n in sorted(heard.items())))
     if dry_run:
         return summary
     summary.written = True

@@ -31,7 +31,7 @@ function chips(list, cls) {
 }
 
 function render(out) {
-  $("prediction").textContent = Array.isArray(out.prediction) ? (out.prediction.join(", ") || "none") : out.prediction;
+  $("prediction").textContent = out.predicted_labels ? (out.predicted_labels.join(", ") || "none") : out.prediction;
   const bars = $("bars");
   bars.replaceChildren();
   const top = Math.max(...Object.values(out.probabilities));
