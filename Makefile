@@ -18,6 +18,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/xmer demo
+	$(BIN)/python benchmarks/analyze.py --clip examples/talk.mp4 || true
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2
@@ -26,4 +27,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/recognizer.py
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build examples *.egg-info

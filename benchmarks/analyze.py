@@ -28,6 +28,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,9 +155,19 @@ def main() -> None:
     parser.add_argument("--long-minutes", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--example", metavar="DIR", help="only build a 24 s clip, analyse it and copy the timeline files to DIR")
+    parser.add_argument("--clip", metavar="FILE.mp4", help="only build the 24 s example clip into FILE.mp4 (what make demo does)")
     args = parser.parse_args()
     if args.example:
         return example(Path(args.example), args.threads)
+    if args.clip:
+        if shutil.which("espeak-ng") is None:
+            sys.exit("no example clip: its voice is espeak-ng's (apt-get install espeak-ng)")
+        Path(args.clip).parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            build_video(Path(tmp) / "clip.mp4", 24, Path(tmp), pause_every=18)
+            shutil.move(str(Path(tmp) / "clip.mp4"), args.clip)
+        print(f"wrote {args.clip}: a 24 s synthetic clip (a face photo drifting, espeak-ng speaking); try: xmer analyze {args.clip}")
+        return
 
     from xmer.features.asr import get_transcriber
     from test_analyze import speak

@@ -39,6 +39,7 @@ import numpy as np
 
 from xmer.data.dataset import PreparedDataset
 from xmer.data.labels import EKMAN7
+from xmer.evaluation.metrics import unweighted_accuracy
 
 SPEECH = (("ravdess",), ("urdu",), ("nemo",), ("emospeech",))
 TEXT = (("goemotions",), ("meld", "emorynlp"), ("semeval2018-ec",), ("xed",), ("dailydialog",), ("isear",), ("wassa2017",))
@@ -157,7 +158,7 @@ def leave_one_out(work: Path, groups: tuple[tuple[str, ...], ...], modality: str
         columns = [list(clf.classes_).index(k) for k in classes]
         pred = classes[proba[:, columns].argmax(1)]
         acc = float((pred == y_test).mean())
-        ua = float(np.mean([(pred[y_test == k] == k).mean() for k in classes]))
+        ua = unweighted_accuracy(y_test, pred)
         majority = float(np.bincount(y_test).max() / len(y_test))
         called_neutral = [(pred[y_test == k] == EKMAN7.labels.index("neutral")).mean() for k in classes
                           if EKMAN7.labels[k] != "neutral"] if EKMAN7.labels.index("neutral") in classes else []

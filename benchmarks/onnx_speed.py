@@ -30,7 +30,7 @@ import torch  # noqa: E402
 
 from xmer.data.contract import Sample, collate  # noqa: E402
 from xmer.inference import DEFAULT_MODEL, Recognizer  # noqa: E402
-from xmer.onnx_export import export_onnx, subset_name, subsets  # noqa: E402
+from xmer.export.onnx import export_onnx, subset_name, subsets  # noqa: E402
 from xmer.onnx_runtime import OnnxRecognizer  # noqa: E402
 
 STEPS = {"visual": 40, "audio": 300, "text": 12}

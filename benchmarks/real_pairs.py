@@ -15,7 +15,7 @@ words are dropped for speech Whisper does not understand: then the fused predict
 ``neutral_called`` is the share of non-neutral clips called neutral: the pull that neutral words
 or an unfamiliar voice exert. Each line ends ``fused=... best_single=...``.
 
-    python benchmarks/real_pairs.py [--model DIR] [--ravdess data/default/ravdess] [--nemo data/default/nemo] [--most N]
+    python benchmarks/real_pairs.py [--model DIR] [--ravdess data/default/ravdess] [--nemo data/default/nemo] [--most N] [--threads 2]
 """
 
 from __future__ import annotations
@@ -60,11 +60,12 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--most", type=int, default=0, help="at most this many clips per set (a seeded draw; 0: all)")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--threads", type=int, default=1, help="torch and Whisper CPU threads")
     args = parser.parse_args()
 
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     from xmer.data.dataset import PreparedDataset
     from xmer.inference import Recognizer
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xmer.evaluation.metrics import unweighted_accuracy
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -68,7 +70,7 @@ def probe(train: tuple[np.ndarray, np.ndarray], valid: tuple[np.ndarray, np.ndar
     proba = clf.predict_proba(scaler.transform(x))
     pred = classes[proba[:, [list(clf.classes_).index(k) for k in classes]].argmax(1)]
     accuracy = float((pred == y).mean())
-    return {"n": int(len(y)), "C": c, "accuracy": accuracy, "unweighted_accuracy": float(np.mean([(pred[y == k] == k).mean() for k in classes])),
+    return {"n": int(len(y)), "C": c, "accuracy": accuracy, "unweighted_accuracy": unweighted_accuracy(y, pred),
             "chance": 1 / len(classes), "x_chance": accuracy * len(classes)}
 
 

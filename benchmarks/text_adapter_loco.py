@@ -91,7 +91,8 @@ def main() -> None:
     import torch
 
     from xmer.features.text_adapter import ADAPTER_PATH
-    from xmer.training.text_adapter import VALID_PER_DATASET, labelled_texts, train_text_adapter, unweighted_accuracy
+    from xmer.evaluation.metrics import unweighted_accuracy
+    from xmer.training.text_adapter import VALID_PER_DATASET, labelled_texts, train_text_adapter
 
     torch.set_num_threads(2)
     work = Path(args.work)
@@ -103,8 +104,8 @@ def main() -> None:
             texts, labels, _ = labelled_texts(work / corpus, "valid")
             chosen = np.random.default_rng(1).permutation(len(labels))[:VALID_PER_DATASET]  # the training's draw
             texts, labels = [texts[i] for i in chosen], labels[chosen]
-            rows.append({"corpus": corpus, "n": len(labels), "adapter_ua": unweighted_accuracy(adapter(texts), labels),
-                         "probe_ua": unweighted_accuracy(probe(texts), labels)})
+            rows.append({"corpus": corpus, "n": len(labels), "adapter_ua": unweighted_accuracy(labels, adapter(texts)),
+                         "probe_ua": unweighted_accuracy(labels, probe(texts))})
         print(f"\nvalidation UA, shipped adapter vs plain-vector probe ({time.time() - started:.0f} s)\n")
         print("| corpus (validation) | n | adapter UA | minilm_sentence probe UA |\n| :-- | --: | --: | --: |")
         for r in rows:

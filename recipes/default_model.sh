@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild xmer's default model from the real data in ../shared/data (docs/default_model.md says why).
 #   recipes/default_model.sh [DATA_ROOT] [WORK]      (defaults: ../shared/data, data/default)
-# Steps: prepare the composite benchmark and every Ekman-7 release, extract the default front-ends
+# Steps: prepare the composite benchmark and every Ekman-7 release (RAVDESS twice: as released, and with the
+# words xmer hears in each clip), extract the default front-ends
 # (faces: fer; speech: whisper_stats; text: minilm_emotion, MiniLM with the shipped emotion adapter), train configs/default_model.yaml,
 # evaluate on the composite test split; then seeds 2..ENSEMBLE (default 3: the shipped model) of the
 # same config and one ensemble folder of them all (RUN_ensemble), evaluated; ship it with
@@ -40,7 +41,12 @@ prepare composite . --train-per-class -1
 extract composite "$FRONT"
 prepare fer2013 fer2013 --label-space ekman7
 extract fer2013 visual=fer
-for s in ravdess urdu; do prepare $s $s --label-space ekman7; extract $s audio=whisper_stats; done
+for s in ravdess urdu nemo; do prepare $s $s --label-space ekman7; extract $s audio=whisper_stats; done
+prepare emospeech indian_emospeech --label-space ekman7
+extract emospeech audio=whisper_stats
+# RAVDESS again, each clip with the words xmer hears in it (Whisper tiny.en, judged): real voice+words pairs (~8 min)
+[ -f "$WORK/ravdess_heard/dataset.json" ] || $XMER prepare ravdess --raw "$ROOT/ravdess" --out "$WORK/ravdess_heard" --label-space ekman7 --transcribe
+$XMER extract --data "$WORK/ravdess_heard" --extractors "audio=whisper_stats,text=$TEXT" --workers "$WORKERS" --keep-going
 prepare semeval2018-ec semeval2018_ec --label-space ekman7
 prepare wassa2017 wassa2017 --label-space ekman7 --dedupe-against "$ROOT/semeval2018_ec"
 prepare dailydialog dailydialog_reccon --label-space ekman7

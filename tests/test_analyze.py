@@ -19,7 +19,7 @@ from media_writer import write_av
 from xmer.cli import main
 from xmer.features.asr import Utterance, speech_available
 from xmer.features.tracking import IoUTracker, iou
-from xmer.timeline import plan_segments, read_cues
+from xmer.analysis.timeline import plan_segments, read_cues
 
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 SENTENCES = ("I am so happy to see you today.", "This is terrible, I hate waiting.")
@@ -206,7 +206,7 @@ def test_two_faces_give_two_tracks(tmp_path):
         assert len(track.segments) == len(timeline.segments)
         assert all(s.face["track"] == track.id and s.observed == ["visual"] for s in track.segments)
     # the files: one CSV row per segment per timeline (main, face 1, face 2), one panel each in the picture
-    from xmer.timeline_report import write_timeline
+    from xmer.analysis.report import write_timeline
 
     write_timeline(timeline, tmp_path / "out")
     rows = list(csv.DictReader((tmp_path / "out" / "timeline.csv").open()))
@@ -363,3 +363,20 @@ def test_a_face_that_comes_back_elsewhere_is_followed_again(tmp_path):
     assert timeline.tracks[1].first <= 3.0  # found again within a second (a full-frame search every second)
     used = [s.face["track"] if s.face else None for s in timeline.segments]
     assert used == [1, 1, 2, 2], used  # the main timeline follows whichever face is in view, and says which
+
+
+def test_the_summary_lists_changes_of_the_predicted_emotion_only():
+    from xmer.analysis.timeline import Segment, Timeline
+    from xmer.analysis.report import summary
+
+    def seg(start, label, p):
+        probabilities = {"happy": p if label == "happy" else 1 - p, "sad": p if label == "sad" else 1 - p}
+        return Segment(start=start, end=start + 1, kind="window", context=(start, start + 1), prediction=label,
+                       probabilities=probabilities)
+
+    # happy 0.95 -> happy 0.55 is the largest move of the probabilities, but not a change of emotion
+    segments = [seg(0, "happy", 0.95), seg(1, "happy", 0.55), seg(2, "sad", 0.6)]
+    text = summary(Timeline(source="clip.mp4", duration=3.0, labels=["happy", "sad"], segments=segments))
+    assert "- 0:02.0: happy → sad" in text and "happy → happy" not in text
+    calm = summary(Timeline(source="clip.mp4", duration=2.0, labels=["happy", "sad"], segments=segments[:2]))
+    assert "Strongest changes" not in calm

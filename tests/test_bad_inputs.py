@@ -313,6 +313,26 @@ def prepare_tess_known_quirk_is_accepted(work, shared):
 
 
 @case
+def prepare_tess_aiff_named_wav_is_read_by_its_content(work, shared):
+    import soundfile
+
+    raw = work / "TESS Toronto emotional speech set data"
+    for speaker in ("OAF", "YAF"):
+        for word in ["back", "bar", "base", "bath", "bean"]:
+            make_wav(raw / f"{speaker}_neutral" / f"{speaker}_{word}_neutral.wav")
+    aiff = raw / "YAF_neutral" / "YAF_germ_neutral.wav"  # AIFF bytes behind a .wav name, as two files of the release
+    soundfile.write(str(aiff), np.zeros(1600, np.float32) + 0.1, 16000, format="AIFF")
+
+    def check():
+        summary = json.loads((work / "out" / "dataset.json").read_text())["sources"]["tess"]
+        assert summary["quirks"] == {"audio named .wav holding AIFF (read by its content)": 1} and summary["dropped"] == {}
+        assert summary["counts"]["train"] + summary["counts"]["valid"] + summary["counts"]["test"] == 11
+
+    SOURCES["tess"].EXPECTED = {"files": 11, "speakers": 2, "words": 6}  # restored by the fixture below
+    return Case(["prepare", "tess", "--raw", str(raw), "--out", str(work / "out")], code=0, check=check)
+
+
+@case
 def prepare_tess_bad_name(work, shared):
     raw = work / "tess"
     make_wav(raw / "OAF_back_neutral.wav")
@@ -870,3 +890,20 @@ def test_bad_input(name, tmp_path, shared, monkeypatch, capsys):
     assert lines[-1].startswith("xmer") and "error:" in lines[-1], err
     assert c.culprit in lines[-1], (c.culprit, lines[-1])
     assert snapshot(work) == before  # nothing written, nothing lost
+
+
+def test_an_image_too_large_to_decode_is_refused_from_its_header(tmp_path):
+    """A PNG whose header says 10,000 x 10,000 pixels: refused before decoding (the server refuses it too)."""
+    import struct
+    import zlib
+
+    from xmer.errors import DataError
+    from xmer.features.face import read_image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 10_000, 10_000, 8, 0, 0, 0, 0)) + chunk(b"IEND", b""))
+    with pytest.raises(DataError, match=r"huge.png: 10000x10000 pixels is more than the 40,000,000 xmer reads"):
+        read_image(path)

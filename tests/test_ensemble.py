@@ -11,7 +11,8 @@ import pytest
 from xmer.cli import main
 from xmer.config import load_config
 from xmer.errors import DataError
-from xmer.inference import Recognizer, export_ensemble
+from xmer.export.folders import export_ensemble
+from xmer.inference import Recognizer
 from xmer.training.trainer import Trainer
 
 TINY = ["model.d_model=16", "model.d_ff=16", "model.heads=2", "model.fusion_length=4", "model.max_encoder_steps=8",

@@ -14,14 +14,14 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "xmer"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("core", ("xmer", "xmer.errors", "xmer.io", "xmer.guard", "xmer.locks", "xmer.modalities", "xmer.schema", "xmer.config",
-              "xmer.modelfile")),
+    ("core", ("xmer", "xmer.errors", "xmer.io", "xmer.guard", "xmer.locks", "xmer.modalities", "xmer.schema", "xmer.uris", "xmer.config",
+              "xmer.export.weights")),
     ("data and features", ("xmer.data", "xmer.features")),
-    ("models", ("xmer.models", "xmer.losses")),
+    ("models", ("xmer.models",)),
     ("evaluation", ("xmer.evaluation",)),
     ("training", ("xmer.training",)),
-    ("inference", ("xmer.inference", "xmer.runtime", "xmer.scoring", "xmer.modelcard", "xmer.onnx_export", "xmer.onnx_runtime",
-                   "xmer.analysis", "xmer.timeline", "xmer.timeline_report", "xmer.timeline_video", "xmer.batch")),
+    ("inference", ("xmer.inference", "xmer.runtime", "xmer.scoring", "xmer.export", "xmer.onnx_runtime",
+                   "xmer.analysis", "xmer.batch")),
     ("experiments", ("xmer.experiments",)),
     ("interfaces", ("xmer.cli", "xmer.serving", "xmer.scaling", "xmer.__main__")),
 )
@@ -91,8 +91,10 @@ def test_no_module_imports_a_layer_above_its_own():
     assert not violations, "\n".join(violations)
 
 
-def test_no_import_cycle_at_module_level():
-    edges = {name: {t for t, top in targets if top} for name, targets in imports(modules()).items()}
+def test_no_import_cycle():
+    """Not at module level, and not through imports inside functions or for type checking either: a
+    cycle there still ties two modules into one that cannot be read, tested or moved apart."""
+    edges = {name: {t for t, _ in targets} for name, targets in imports(modules()).items()}
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     path: list[str] = []
 

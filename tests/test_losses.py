@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from test_translators import SMALL, TOY, make_batch, make_system
 from xmer.config import load_config
-from xmer.losses import (
+from xmer.models.losses import (
     kl_loss,
     reconstruction_loss,
     seqdis_discriminator_loss,

@@ -1,5 +1,5 @@
 """Model files are safe to open: every shipped model loads with pickle switched off, and weight files
-are safetensors with their metadata as JSON (xmer.modelfile)."""
+are safetensors with their metadata as JSON (xmer.export.weights)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 from xmer.errors import DataError
 from xmer.features.frontend import ASSETS, load_frontend
 from xmer.inference import DEFAULT_MODEL, Recognizer
-from xmer.modelfile import load_weights, save_weights
+from xmer.export.weights import load_weights, save_weights
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_a_checkpoint_that_needs_code_to_load_is_refused(tmp_path):
 
 
 def test_default_model_folder_is_the_export_format_with_a_hugging_face_card():
-    from xmer.modelcard import card_metadata
+    from xmer.export.card import card_metadata
 
     assert (DEFAULT_MODEL / "ensemble.json").is_file() and not (DEFAULT_MODEL / "checkpoints").exists()
     assert all((DEFAULT_MODEL / "members" / m / "model.safetensors").is_file() for m in json.loads((DEFAULT_MODEL / "ensemble.json").read_text())["members"])

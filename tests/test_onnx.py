@@ -17,7 +17,7 @@ from xmer.config import load_config  # noqa: E402
 from xmer.data.contract import Sample, collate  # noqa: E402
 from xmer.errors import DataError  # noqa: E402
 from xmer.inference import Recognizer  # noqa: E402
-from xmer.onnx_export import subsets  # noqa: E402
+from xmer.export.onnx import subsets  # noqa: E402
 from xmer.onnx_runtime import OnnxRecognizer  # noqa: E402
 from xmer.training.trainer import Trainer  # noqa: E402
 

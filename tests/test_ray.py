@@ -21,7 +21,8 @@ import matplotlib
 import numpy as np
 import pytest
 
-from xmer.batch import BatchOutput, copy_from, local_copy
+from xmer.batch import BatchOutput
+from xmer.uris import copy_from, local_copy
 from xmer.cli import main
 from xmer.errors import DataError
 

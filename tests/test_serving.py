@@ -154,12 +154,22 @@ def test_predict_uploads_by_field_and_by_content(client, recognizer):
     assert client.post("/predict", json={"features": features}).json()["observed"] == ["audio"]
 
 
-def test_analyze_gives_the_whole_clip_until_recognizers_can_analyze(client):
-    out = client.post("/analyze", files={"file": ("a.wav", wav_bytes())}).json()
-    if out["kind"] == "clip":
-        assert out["observed"] == ["audio"] and abs(sum(out["probabilities"].values()) - 1) < 1e-4
-    else:  # Recognizer.analyze (the timeline issue) has landed
-        assert out["kind"] == "timeline" and out["segments"]
+def test_analyze_takes_the_options_of_xmer_analyze_and_names_the_clients_file(client):
+    out = client.post("/analyze", files={"file": ("my talk.wav", wav_bytes(3.0))}).json()
+    assert out["kind"] == "timeline" and out["segments"] and out["source"] == "my talk.wav"
+    assert out["schema_version"] == 1 and out["model"]["id"].startswith("default@")
+    srt = "1\n00:00:00,500 --> 00:00:02,000\nwhat a lovely day\n"
+    options = {"asr": "false", "window": "1.5", "hop": "0.5", "faces": "all"}
+    shorter = client.post("/analyze", files={"file": ("a.wav", wav_bytes(3.0))}, data=options).json()
+    assert len(shorter["segments"]) > len(out["segments"]) and shorter["text_source"] is None
+    heard = client.post("/analyze", files={"file": ("a.wav", wav_bytes(3.0)), "transcript": ("a.srt", srt.encode())}).json()
+    assert heard["text_source"] == "transcript" and "lovely" in heard["transcript"]
+    as_json = client.post("/analyze", json={"audio": b64(wav_bytes(3.0), "a.wav"), "transcript": srt, "asr": False}).json()
+    assert as_json["transcript"] == heard["transcript"]
+    for bad, fragment in (({"hop": "0"}, "'hop' must be a number"), ({"faces": "some"}, "'faces' must be main or all"),
+                          ({"asr": "maybe"}, "'asr' must be true or false"), ({"speed": "2"}, "unknown form field(s) speed")):
+        r = client.post("/analyze", files={"file": ("a.wav", wav_bytes())}, data=bad)
+        assert r.status_code == 422 and fragment in r.json()["error"], r.text
     r = client.post("/analyze", data={"text": "hi"})
     assert r.status_code == 422 and "exactly one video or audio file" in r.json()["error"]
 
@@ -485,16 +495,16 @@ def test_batched_text_answers_equal_one_at_a_time(recognizer):
     batched = recognizer.predict_texts(texts)
     for text, prediction in zip(texts, batched):
         alone = recognizer.predict_media(text=text)
-        assert prediction.prediction == alone.prediction and prediction.text == text and prediction.text_source == "given"
-        assert max(abs(prediction.probabilities[k] - alone.probabilities[k]) for k in alone.probabilities) < 1e-4
+        assert prediction.to_json() == alone.to_json() and prediction.text_source == "given"  # to the last digit
     fast = recognizer.predict_texts(texts, bf16=True)
+    assert [f.to_json() for f in fast] == [recognizer.predict_texts([t], bf16=True)[0].to_json() for t in texts]
     assert max(abs(f.probabilities[k] - b.probabilities[k]) for f, b in zip(fast, batched) for k in b.probabilities) < 0.05
 
 
 def test_concurrent_texts_are_batched_and_each_gets_its_own_answer(recognizer):
     texts = [f"{TEXT} {i}" if i % 2 else f"I hate this, number {i}" for i in range(24)]
-    expected = {t: recognizer.predict_media(text=t).prediction for t in texts}
-    app = create_app(recognizer, ServeLimits(text_bf16=False), warm_up=False)
+    expected = {t: recognizer.predict_media(text=t).to_json() for t in texts}
+    app = create_app(recognizer, ServeLimits(), warm_up=False)  # the defaults, as xmer serve runs
     answers = {}
 
     with LiveServer(app) as server:
@@ -506,7 +516,7 @@ def test_concurrent_texts_are_batched_and_each_gets_its_own_answer(recognizer):
             t.start()
         for t in threads:
             t.join(60)
-    assert {t: a.get("prediction") for t, a in answers.items()} == expected
+    assert answers == expected  # each the text's own answer, to the last digit, alone or batched
     assert all(a["text"] == t and a["notes"] == {} for t, a in answers.items())
     sizes = app.state.service.texts.sizes
     assert sum(sizes) == len(texts) and max(sizes) > 1, sizes  # some were answered together
@@ -515,17 +525,16 @@ def test_concurrent_texts_are_batched_and_each_gets_its_own_answer(recognizer):
 def test_a_text_that_fails_in_a_batch_fails_alone(recognizer, monkeypatch):
     app = create_app(recognizer, warm_up=False)
     service = app.state.service
-    original = recognizer.predict_media
+    original = recognizer.predict_texts
 
-    def picky(**media):
-        if media.get("text") == "bad":
+    def picky(texts, bf16=False):
+        if "bad" in texts:
             raise DataError("text: no words in 'bad'")
-        return original(**media)
+        return original(texts, bf16=bf16)
 
-    monkeypatch.setattr(recognizer, "predict_media", picky)
-    monkeypatch.setattr(recognizer, "predict_texts", lambda texts, bf16=False: (_ for _ in ()).throw(DataError("a bad text")))
+    monkeypatch.setattr(recognizer, "predict_texts", picky)
     good, bad = service.predict_texts([TEXT, "bad"])
-    assert good["prediction"] == original(text=TEXT).prediction
+    assert good == original([TEXT])[0].to_json()
     assert isinstance(bad, DataError) and "no words" in str(bad)
 
 
@@ -565,7 +574,7 @@ def test_serve_flags_set_the_batching_and_priority_settings():
         args = parser.parse_args(list(argv))
         return load_limits(None, {f.name: getattr(args, f.name) for f in dataclasses.fields(ServeLimits)})
 
-    assert limits() == ServeLimits() and ServeLimits().text_bf16 and ServeLimits().media_nice == 19
+    assert limits() == ServeLimits() and not ServeLimits().text_bf16 and ServeLimits().media_nice == 19
     assert not limits("--no-text-bf16").text_bf16 and limits("--text-bf16").text_bf16
     assert limits("--text-batch", "1", "--media-nice", "0") == ServeLimits(text_batch=1, media_nice=0)
 

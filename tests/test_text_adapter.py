@@ -173,7 +173,7 @@ def test_datasets_in_different_label_spaces_are_refused(tmp_path):
 
 
 def test_a_missing_or_foreign_adapter_file_is_a_named_error(tmp_path):
-    from xmer.modelfile import save_weights
+    from xmer.export.weights import save_weights
 
     with pytest.raises(DataError, match="xmer pretrain text"):
         load_adapter(tmp_path / "none.safetensors")

@@ -279,7 +279,7 @@ def test_an_exported_model_predicts_like_its_run(tmp_path, cache, capsys):
     out = tmp_path / "slim"
     assert (out / "model.safetensors").stat().st_size < (tmp_path / "run" / "checkpoints" / "best.pt").stat().st_size / 2
     assert not (out / "checkpoints").exists()  # nothing pickled in an exported model
-    from xmer.modelcard import card_metadata
+    from xmer.export.card import card_metadata
 
     meta = card_metadata(out)  # the Hugging Face model-card layout
     assert meta["library_name"] == "xmer" and meta["datasets"] and "license" in meta and "accuracy" in meta["metrics"]

@@ -26,7 +26,7 @@ from xmer.serving.app import create_app  # noqa: E402
 
 FACE = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "web_page.png"
-"""Refreshed by the test when XMER_SCREENSHOTS=1 (the README shows it)."""
+"""Refreshed by the test when XMER_SCREENSHOTS=1 (docs/cli.md shows it)."""
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
          # a synthetic microphone and camera (a beep and a test pattern), allowed without a prompt

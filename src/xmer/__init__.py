@@ -10,7 +10,7 @@ on first use, so ``import xmer`` stays light (torch is imported only when one of
 
 __version__ = "0.1.0"
 
-_API = {"Recognizer": "xmer.inference", "Prediction": "xmer.inference", "Timeline": "xmer.timeline"}
+_API = {"Recognizer": "xmer.inference", "Prediction": "xmer.inference", "Timeline": "xmer.analysis.timeline"}
 __all__ = ["Prediction", "Recognizer", "Timeline", "__version__"]
 
 

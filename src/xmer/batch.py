@@ -8,8 +8,8 @@ relative path is taken from the folder of the items file) and ``text`` (the word
 
 Each output line is the object ``xmer predict --json`` prints for that input, plus ``id``, in input
 order; an item that cannot be read or predicted gives ``{"id": ..., "error": "..."}`` and the others
-go on. The model and its extractors load once, and items with text alone are predicted together
-(:data:`TEXT_BATCH`; the same answers, about 1.9x faster).
+go on. The model and its extractors load once, and items with text alone are handed over together
+(:data:`TEXT_BATCH`), each predicted on its own: the same answers as ``xmer predict --text``.
 
 The output file is either the whole answer or absent: while the job runs, each line is appended to
 ``PREDICTIONS.jsonl.partial`` as soon as it is known (:class:`BatchOutput`), and that file is renamed
@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import tempfile
 from collections import Counter
-from contextlib import ExitStack, contextmanager
-from pathlib import Path, PurePosixPath
+from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple
 
 from xmer.errors import ConfigError, DataError
+from xmer.uris import is_uri, local_copy
 
 if TYPE_CHECKING:
     from xmer.inference import Recognizer
@@ -199,54 +198,6 @@ def _named(message: str, copies: dict[str, str]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Files named by URI
-
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
-
-
-def is_uri(value: object) -> bool:
-    """Whether ``value`` is a URI with a scheme (``s3://b/k.wav``, ``file:///data/a.mp4``), not a path."""
-    return isinstance(value, str) and _URI.match(value) is not None
-
-
-@contextmanager
-def local_copy(location: str | Path) -> Iterator[Path]:
-    """A local path to the file at ``location``: a path as it is; a URI read with PyArrow's file
-    systems (``file://`` in place; ``s3://``, ``gs://``, ``hdfs://`` copied into a temporary folder
-    that is removed afterwards).
-
-    Raises:
-        DataError: the URI cannot be opened or read, or pyarrow is not installed.
-    """
-    if not is_uri(location):
-        yield Path(location)
-        return
-    uri = str(location)
-    try:
-        from pyarrow import fs
-    except ImportError:
-        raise DataError(f"{uri}: reading URIs needs pyarrow (pip install 'xmer[media]')") from None
-    try:
-        filesystem, inner = fs.FileSystem.from_uri(uri)
-    except (ValueError, OSError) as error:
-        raise DataError(f"{uri}: cannot open ({error})") from None
-    if isinstance(filesystem, fs.LocalFileSystem):
-        yield Path(inner)
-        return
-    with tempfile.TemporaryDirectory(prefix="xmer-uri-") as folder:
-        local = Path(folder) / (PurePosixPath(inner).name or "input")
-        copy_from(filesystem, inner, local, uri)
-        yield local
-
-
-def copy_from(filesystem, inner: str, local: Path, uri: str) -> None:
-    """Copy file ``inner`` of a ``pyarrow.fs`` file system to ``local`` (DataError naming ``uri`` if it fails)."""
-    try:
-        with filesystem.open_input_stream(inner) as source, open(local, "wb") as target:
-            while chunk := source.read(1 << 20):
-                target.write(chunk)
-    except (OSError, ValueError) as error:
-        raise DataError(f"cannot read {uri}: {error}") from None
-
 
 # ---------------------------------------------------------------------------------------------
 # The output file: appended as lines come, renamed when complete, resumable

@@ -11,7 +11,6 @@ on how a checkpoint is loaded and how an input is checked. Example::
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,161 +21,30 @@ import torch
 from xmer.config import Config, from_dict
 from xmer.data.contract import Batch, Sample, collate
 from xmer.errors import DataError, NothingToRead
-from xmer.io import atomic_write_text
 from xmer.modalities import MODALITIES
 from xmer.schema import SCHEMA_VERSION
 from xmer.models.system import build_system
-from xmer.training.checkpoint import load_checkpoint, read_json
+from xmer.io import read_json
+from xmer.training.checkpoint import load_checkpoint
 
 if TYPE_CHECKING:
-    from xmer.timeline import Timeline
+    from xmer.analysis.timeline import Timeline
 
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "default_model"
-"""xmer's default model: a run folder reduced to what prediction needs (see :func:`export_model`)."""
+"""xmer's default model: a run folder reduced to what prediction needs (see :func:`xmer.export.folders.export_model`)."""
 
 
 WEIGHTS_FILE = "model.safetensors"
 """An exported model folder's weights (float16, safetensors; config and bookkeeping in its header)."""
 ENSEMBLE_FILE = "ensemble.json"
-"""In a model folder made by :func:`export_ensemble`: the member folders under ``members/``."""
-
-
-def export_model(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
-    """Write the parts of a run folder that prediction needs, small and pickle-free: ``model.json``,
-    ``config.yaml``, ``metrics.json`` (when the run was evaluated), a ``MODEL_CARD.md`` in the Hugging
-    Face layout and ``model.safetensors`` holding the weights in float16 with the resolved config and
-    the run's bookkeeping as JSON in its header (no optimiser state; the discriminators, which only
-    training uses, are dropped). ``run_dir`` may also be an exported model folder, of this format or
-    the older ``checkpoints/best.pt`` one, which converts it, or an ensemble folder, which is copied as
-    it is (without ``onnx/``). Returns ``out_dir``.
-
-    The export is built in a temporary sibling and renamed into place; ``out_dir`` may not be the run
-    or lie inside or above it, and an existing ``out_dir`` is replaced only with ``overwrite`` and
-    only when it is an earlier export. A model card written by hand (one in ``run_dir``, or in the
-    export being replaced) is kept; otherwise one is rendered from ``model.json`` and the metrics.
-    """
-    from xmer.guard import building, check_not_inside
-    from xmer.modelcard import CARD_FILE, render_card
-    from xmer.modelfile import save_weights
-    from xmer.training.checkpoint import write_json
-
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    check_not_inside(out_dir, run_dir, "the run folder")
-    if (run_dir / ENSEMBLE_FILE).is_file():  # an ensemble folder is already in this format: copied as it is
-        import shutil
-
-        Recognizer._load_ensemble(run_dir, "cpu")  # a broken one is refused before anything is written
-        with building(out_dir, overwrite=overwrite, kind="export") as tmp:
-            for item in run_dir.iterdir():
-                if item.name != "onnx":  # graphs are made afresh by --onnx, from these weights
-                    (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
-        return out_dir
-    payload = _read_model(run_dir, "best")
-    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in payload["model"].items()
-               if not k.startswith("discriminators.")}
-    card = read_json(run_dir / "model.json")
-    texts = {name: (run_dir / name).read_text() for name in ("config.yaml", "metrics.json", CARD_FILE) if (run_dir / name).is_file()}
-    if CARD_FILE not in texts and (out_dir / CARD_FILE).is_file():
-        texts[CARD_FILE] = (out_dir / CARD_FILE).read_text()  # a card written by hand is never replaced
-    with building(out_dir, overwrite=overwrite, kind="export") as tmp:
-        save_weights(tmp / WEIGHTS_FILE, weights, {"config": payload["config"], "state": payload.get("state", {})})
-        write_json(tmp / "model.json", card)
-        for name, text in texts.items():  # the metrics of its evaluation travel with the model
-            (tmp / name).write_text(text)
-        if CARD_FILE not in texts:
-            metrics = json.loads(texts["metrics.json"]) if "metrics.json" in texts else None
-            (tmp / CARD_FILE).write_text(render_card(card, metrics, out_dir.resolve().name))
-    return out_dir
-
-
-def export_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: bool = False,
-                    calibration_data: str | Path | None = None, calibrate: bool = True) -> Path:
-    """One model folder of several runs (or exported models) of one configuration, predicting with
-    their calibrated probabilities averaged: each exported as :func:`export_model` does into
-    ``members/<i>/``, ``ensemble.json`` listing them, and ``model.json`` and ``MODEL_CARD.md`` of the
-    first with the members named. A temperature for the average is fitted on the validation split
-    of the dataset the runs were trained on (their config's paths, as given: relative ones are read
-    from the working folder), or of ``calibration_data`` (``model.json``: ``temperature``,
-    ``calibration``); multi-label models are not calibrated, and ``calibrate=False`` skips it. Built
-    in a temporary sibling and renamed into place.
-
-    Raises:
-        DataError: fewer than two runs, a run that is not one, members whose labels, inputs or
-            extractors differ, or validation data that cannot be found (it says where it looked).
-    """
-    from xmer.guard import building
-    from xmer.modelcard import CARD_FILE
-    from xmer.training.checkpoint import write_json
-
-    run_dirs, out_dir = [Path(r) for r in run_dirs], Path(out_dir)
-    if len(run_dirs) < 2:
-        raise DataError("an ensemble needs at least two runs")
-    with building(out_dir, overwrite=overwrite, kind="export") as tmp:
-        names = []
-        for i, run_dir in enumerate(run_dirs):
-            export_model(run_dir, tmp / "members" / str(i))
-            names.append(str(i))
-        write_json(tmp / ENSEMBLE_FILE, {"members": names, "runs": [r.resolve().name for r in run_dirs]})
-        first = {k: v for k, v in read_json(tmp / "members" / "0" / "model.json").items() if k not in ("temperature", "calibration")}
-        card = {**first, "ensemble": {"members": len(names), "runs": [r.resolve().name for r in run_dirs]}}  # the first member's own temperature is not the average's
-        write_json(tmp / "model.json", card)
-        first_card = (tmp / "members" / "0" / CARD_FILE).read_text()
-        (tmp / CARD_FILE).write_text(first_card + f"\n\n## Ensemble\n\nThis model averages the calibrated probabilities of "
-                                     f"{len(names)} members (`members/`), runs {', '.join(card['ensemble']['runs'])}; "
-                                     f"the card above is the first member's.\n")
-        ensemble = Recognizer._load_ensemble(tmp, "cpu")  # members of one configuration, or a clear error before anything is kept
-        calibration = _calibrate(ensemble, calibration_data) if calibrate else {}
-        if calibration:
-            write_json(tmp / "model.json", {**card, **calibration})
-    return out_dir
-
-
-def _calibrate(recognizer: "Recognizer", calibration_data: str | Path | None = None) -> dict:
-    """``{"temperature", "calibration"}`` fitted on a validation split (as training does for a run:
-    averaging calibrated members leaves the mean underconfident): ``calibration_data``'s, else that of
-    the dataset the model was trained on; empty for a multi-label model.
-
-    Raises:
-        DataError: the validation data is not found or does not fit the model; the message names the
-            path tried and how to give another.
-    """
-    from xmer.data.dataset import PreparedDataset
-    from xmer.data.from_config import open_dataset
-    from xmer.evaluation.calibration import calibrate
-
-    if recognizer.multi_label:  # temperature scaling is for a softmax over classes
-        return {}
-    given = calibration_data is not None
-    where = str(calibration_data) if given else _training_data(recognizer.config)
-    hint = ("give a prepared dataset with a valid split of the same labels and features with --calibration-data DIR, "
-            "run xmer export from the folder the runs were trained in, or skip calibration with --no-calibration")
-    try:
-        data = PreparedDataset.open(calibration_data) if given else open_dataset(recognizer.config)
-        records = data.split("valid")
-    except DataError as error:
-        raise DataError(f"cannot calibrate the ensemble on {where} (from {Path.cwd()}): {error}; {hint}") from None
-    if data.multi_label:
-        return {}
-    if not records or list(data.labels) != recognizer.labels:
-        found = f"labels {list(data.labels)}" if records else "no valid split"
-        raise DataError(f"cannot calibrate the ensemble on {where}: it has {found}, the model predicts {recognizer.labels}; {hint}")
-    return calibrate(recognizer.model, data, records, recognizer.config.data.batch_size, recognizer.input_dims,
-                     recognizer.device, max_steps=recognizer.config.data.max_steps,
-                     method="temperature scaling (Guo et al. 2017), of the averaged probabilities")
-
-
-def _training_data(config) -> str:
-    """The dataset folder(s) a config trains on, as written in it (for messages)."""
-    if config.data.sources:
-        return ", ".join(str(s["dataset"]) for s in config.data.sources if s.get("role") == "primary") or "data.sources"
-    return str(config.data.dataset)
+"""In a model folder made by :func:`xmer.export.folders.export_ensemble`: the member folders under ``members/``."""
 
 
 def _read_model(run_dir: Path, checkpoint: str) -> dict:
     """``{"config", "model", "state"}`` from an exported folder's ``model.safetensors``, else from the
     run's ``checkpoints/<checkpoint>.pt`` (read with ``weights_only=True``)."""
-    from xmer.modelfile import load_weights
+    from xmer.export.weights import load_weights
 
     if (run_dir / WEIGHTS_FILE).is_file() and checkpoint == "best":
         tensors, meta = load_weights(run_dir / WEIGHTS_FILE)
@@ -313,37 +181,41 @@ class Recognizer:
 
     def predict_many(self, items: list[dict[str, np.ndarray]], sample_ids: list[str] | None = None,
                      text_weights: list[float] | None = None) -> list[Prediction]:
-        """:meth:`predict` for several inputs in one forward pass (padding and masks keep each
-        prediction independent of the others in the batch).
+        """:meth:`predict` for several inputs. Each input has a forward pass of its own (with its
+        modalities alone beside it, for ``by_modality``): an input's probabilities are the same to
+        the last bit whatever else is predicted with it, which a shared padded batch cannot promise.
 
         ``text_weights`` (one per item, default 1): an item whose words are read at weight w < 1
         (a transcript Whisper heard with doubt: :func:`xmer.features.asr.judge`) and that has
         other modalities gets w times the prediction with its words plus 1 - w times the one without.
         """
-        label = np.zeros(len(self.labels), np.float32) if self.multi_label else 0
         ids = sample_ids or [f"input {i}" for i in range(len(items))]
         weights = list(text_weights) if text_weights is not None else [1.0] * len(items)
         if len(weights) != len(items) or not all(0.0 <= w <= 1.0 for w in weights):
             raise DataError(f"text_weights: expected {len(items)} numbers in [0, 1], got {weights!r}")
-        checked = [self.check_features(f, i) for f, i in zip(items, ids)]
-        # Each item, then each modality of the items with several alone (its own reading, for
-        # ``by_modality``), then the doubted items without their words, in one forward pass.
-        alone = [(n, m) for n, f in enumerate(checked) if len(f) > 1 for m in MODALITIES if m in f]
-        doubted = [n for n, f in enumerate(checked) if weights[n] < 1.0 and "text" in f and len(f) > 1]
-        inputs = checked + [{m: checked[n][m]} for n, m in alone] + [{m: a for m, a in checked[n].items() if m != "text"} for n in doubted]
-        row_ids = ids + [ids[n] for n, _ in alone] + [ids[n] for n in doubted]
-        samples = [Sample(id=str(i), source="input", features=f, label=label) for i, f in zip(row_ids, inputs)]
+        checked = [self.check_features(f, i) for f, i in zip(items, ids)]  # every input checked before any is predicted
+        return [self._predict_one(features, str(i), w) for features, i, w in zip(checked, ids, weights)]
+
+    def _predict_one(self, features: dict[str, np.ndarray], sample_id: str, text_weight: float) -> Prediction:
+        """One checked input in one forward pass: the input, then each of its modalities alone when it
+        has several, then (words read with doubt) the input without its words."""
+        alone = [m for m in MODALITIES if m in features] if len(features) > 1 else []
+        doubted = text_weight < 1.0 and "text" in features and len(features) > 1
+        inputs = [features] + [{m: features[m]} for m in alone]
+        if doubted:
+            inputs.append({m: a for m, a in features.items() if m != "text"})
+        label = np.zeros(len(self.labels), np.float32) if self.multi_label else 0
+        samples = [Sample(id=sample_id, source="input", features=f, label=label) for f in inputs]
         batch = collate(samples, list(self.input_dims), self.input_dims, len(self.labels), self.multi_label)
         probs = self.scores(batch).numpy()
-        for k, n in enumerate(doubted):
-            probs[n] = weights[n] * probs[n] + (1.0 - weights[n]) * probs[len(checked) + len(alone) + k]
-        predictions = [self._prediction(probs[row], batch, row) for row in range(len(checked) + len(alone))]
-        for prediction in predictions[: len(checked)]:
-            if len(prediction.observed) == 1:
-                prediction.by_modality = {prediction.observed[0]: prediction.reading()}
-        for (n, m), own in zip(alone, predictions[len(checked):]):
-            predictions[n].by_modality[m] = own.reading()
-        return predictions[: len(checked)]
+        if doubted:
+            probs[0] = text_weight * probs[0] + (1.0 - text_weight) * probs[-1]
+        prediction = self._prediction(probs[0], batch, 0)
+        if alone:
+            prediction.by_modality = {m: self._prediction(probs[row], batch, row).reading() for row, m in enumerate(alone, start=1)}
+        else:
+            prediction.by_modality = {prediction.observed[0]: prediction.reading()} if prediction.observed else {}
+        return prediction
 
     def predict_file(self, path: str | Path) -> Prediction:
         """Predict from an ``.npz`` whose keys are modality names, each a (T, D) array."""
@@ -448,11 +320,11 @@ class Recognizer:
         return loaded
 
     def predict_texts(self, texts: list[str], bf16: bool = False) -> list[Prediction]:
-        """``predict_media(text=t)`` for each text, with the text front-end and the recogniser
-        each run once over all of them (what the server does with concurrent text requests).
-        Every prediction equals the text's own up to float rounding. ``bf16``: the text front-end
-        in bfloat16 where the CPU has it and the front-end offers it (faster; see
-        :meth:`xmer.features.text.MiniLM.many`).
+        """``predict_media(text=t)`` for each text, with the front-ends loaded once (what the server
+        does with the text requests that arrive together). Every prediction is the text's own to
+        the last bit: batching groups the work, it never changes a number. ``bf16``: the text
+        front-end under bfloat16 autocast where the CPU computes it natively (faster; a few labels
+        in a thousand change: docs/serving.md), for one text or many alike.
 
         Raises:
             DataError: the first text that gives no features (empty of words), as
@@ -467,7 +339,8 @@ class Recognizer:
         extractor = get_extractor(chosen["text"])
         try:
             texts = [str(t) for t in texts]
-            arrays = extractor.many(texts, bf16=bf16)
+            with _text_precision(bf16):  # one text at a time, as predict_media reads it: the same numbers
+                arrays = [extractor(t) for t in texts]
         except DataError as error:
             raise NothingToRead(f"no usable modality in the input (text: {error})") from None
         predictions = self.predict_many([{"text": np.asarray(a, np.float32)} for a in arrays], ["text"] * len(texts))
@@ -476,13 +349,13 @@ class Recognizer:
         return predictions
 
     def analyze(self, path: str | Path, **options) -> "Timeline":
-        """The emotion over time of a video or audio file: a :class:`~xmer.timeline.Timeline` of
+        """The emotion over time of a video or audio file: a :class:`~xmer.analysis.timeline.Timeline` of
         segments, each with a fused and per-modality predictions, its words and its face.
 
-        Options (see :func:`xmer.analysis.analyze_media`): ``transcript`` (.srt/.vtt), ``asr``,
+        Options (see :func:`xmer.analysis.run.analyze_media`): ``transcript`` (.srt/.vtt), ``asr``,
         ``window``, ``hop``, ``faces`` ("main" or "all"), ``fps``, ``progress``.
         """
-        from xmer.analysis import analyze_media
+        from xmer.analysis.run import analyze_media
 
         return analyze_media(self, path, **options)
 
@@ -534,6 +407,15 @@ class Recognizer:
         )
 
 
+def _text_precision(bf16: bool):
+    """bfloat16 autocast for the text front-end when asked for and the CPU computes it natively."""
+    import contextlib
+
+    from xmer.features.text import bf16_native
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 and bf16_native() else contextlib.nullcontext()
+
+
 def model_id(folder: Path, checkpoint: str = "best") -> str:
     """``<folder name>@<first 12 hex digits of a sha256>`` over the files that make the model's
     predictions (``model.json``, ``ensemble.json``, the weights, the members' and ONNX graphs' own):
@@ -555,9 +437,9 @@ def model_id(folder: Path, checkpoint: str = "best") -> str:
     return f"{name}@{digest.hexdigest()[:12]}"
 
 
-def transcribe_file(path: str | Path) -> tuple["Heard | None", str]:
-    """The words spoken in an audio file or a video's audio track, judged by
-    :func:`xmer.features.asr.judge` (keep, down-weight or drop), and, when nothing was heard, why.
+def transcribe_file(path: str | Path) -> tuple[object | None, str]:
+    """The words spoken in an audio file or a video's audio track as a :class:`~xmer.features.asr.Heard`,
+    judged by :func:`xmer.features.asr.judge` (keep, down-weight or drop), and, when nothing was heard, why.
 
     Returns ``(None, reason)`` when the speech extra is missing, the file has no audio track or no
     speech is recognised; raises DataError when the file cannot be read.

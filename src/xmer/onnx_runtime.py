@@ -1,7 +1,7 @@
 """The recogniser on onnxruntime: ``xmer predict --runtime onnx`` and ``xmer serve --runtime onnx``.
 
 :class:`OnnxRecognizer` is a :class:`~xmer.inference.Recognizer` whose scores come from the graphs
-``xmer export RUN --out DIR --onnx`` wrote (:mod:`xmer.onnx_export`), one session per modality
+``xmer export RUN --out DIR --onnx`` wrote (:mod:`xmer.export.onnx`), one session per modality
 subset, opened on first use. Everything else (checking inputs, extractors, the prediction object) is
 the Recognizer's own, so both runtimes answer in the same form.
 """
@@ -18,8 +18,8 @@ from xmer.data.contract import Batch
 from xmer.errors import ConfigError, DataError
 from xmer.inference import DEFAULT_MODEL, Recognizer, model_id
 from xmer.modalities import MODALITIES
-from xmer.onnx_export import INSTALL_HINT, MANIFEST, ONNX_DIR, subset_name
-from xmer.training.checkpoint import read_json
+from xmer.export.onnx import INSTALL_HINT, MANIFEST, ONNX_DIR, subset_name
+from xmer.io import read_json
 
 
 class OnnxRecognizer(Recognizer):

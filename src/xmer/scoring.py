@@ -20,7 +20,11 @@ from xmer.modalities import SUBSETS, subset_name
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True, dataset: str | None = None) -> dict:
-    """Evaluate a run folder's best checkpoint on ``split``; writes metrics.json and report.md."""
+    """Evaluate a run folder's best checkpoint on ``split``; writes metrics.json and report.md.
+
+    The files are named by what was scored, so one evaluation never replaces another's: the run's own
+    test split writes ``metrics.json``, its valid split ``metrics_valid.json``, and another dataset
+    (``dataset``) ``metrics_<split>_<dataset folder name>.json`` (``report`` and ``confusion`` alike)."""
     from xmer.evaluation.report import definitions_footer, format_comparison, format_table, plot_confusion
     from xmer.inference import Recognizer
     from xmer.data.from_config import open_dataset
@@ -68,7 +72,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
             recognizer.model, data, data.split("valid"), config.data.batch_size, recognizer.input_dims, recognizer.device,
             train_records=data.split("train"),
         )
-    suffix = "" if split == "test" else f"_{split}"
+    suffix = f"_{split}_{Path(dataset).name}" if dataset else ("" if split == "test" else f"_{split}")
     atomic_write_json(run_dir / f"metrics{suffix}.json", metrics)
     if not data.multi_label or len(labels) <= 12:
         plot_confusion(metrics, run_dir / f"confusion{suffix}.png")

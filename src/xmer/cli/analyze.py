@@ -8,7 +8,7 @@ Without ``--out`` the files go to a new folder in the working folder, ``<file na
 input and ``analysis.xmer`` for several (``-2``, ``-3``... appended when the name is taken: nothing is
 overwritten; with ``--resume`` the first name is reused).
 ``--resume`` skips the files whose folder already holds its four timeline files; ``--ray`` runs
-:func:`analyze_file` for each file on a Ray cluster (:mod:`xmer.scaling.ray_jobs`).
+:func:`xmer.analysis.run.analyze_file` for each file on a Ray cluster (:mod:`xmer.scaling.ray_jobs`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def media_files(inputs: list[str]) -> list[Path | str]:
     """The files to analyse: each file given, the video and audio files of each folder given
     (sorted), and the lines of each ``.txt`` list given (paths relative to the list's folder, or
     URIs, which stay strings)."""
-    from xmer.batch import is_uri
+    from xmer.uris import is_uri
     from xmer.errors import DataError
     from xmer.features.media import SOUNDFILE_SUFFIXES, VIDEO_SUFFIXES
 
@@ -112,7 +112,7 @@ def default_out(files: list[Path | str], single: bool, resume: bool) -> Path:
 
 def analyzed(folder: Path) -> bool:
     """Whether ``folder`` holds the four files of a written timeline (what ``--resume`` skips)."""
-    from xmer.timeline_report import FILES
+    from xmer.analysis.report import FILES
 
     return all((folder / name).is_file() for name in FILES)
 
@@ -121,35 +121,6 @@ def timeline_options(args: argparse.Namespace) -> dict:
     """The keyword arguments of ``Recognizer.analyze`` that the command line sets."""
     return {"transcript": args.transcript, "asr": not args.no_asr, "window": args.window, "hop": args.hop,
             "faces": args.faces, "fps": args.fps}
-
-
-def analyze_file(recognizer, path: Path | str, folder: Path, video_out: bool = False, progress=None, **options):
-    """Analyse one file (a path, or a URI that PyArrow reads) and write its timeline files into
-    ``folder``, plus ``annotated.mp4`` with ``video_out`` when it has video: what ``xmer analyze``
-    does per file, in this process or on a Ray worker. Returns the :class:`~xmer.timeline.Timeline`.
-
-    Raises:
-        DataError: the file cannot be read or analysed (the message names it).
-    """
-    from xmer.batch import is_uri, local_copy
-    from xmer.errors import DataError
-    from xmer.features.media import probe
-    from xmer.timeline_report import write_timeline
-
-    with local_copy(path) as local:
-        try:
-            timeline = recognizer.analyze(local, progress=progress, **options)
-        except DataError as error:
-            if not is_uri(path):
-                raise
-            raise DataError(str(error).replace(str(local), str(path))) from None  # the URI, not the copy
-        timeline.source = str(path)
-        write_timeline(timeline, folder)
-        if video_out and probe(local).has_video:
-            from xmer.timeline_video import write_annotated_video
-
-            write_annotated_video(timeline, Path(folder) / "annotated.mp4")
-    return timeline
 
 
 def run(args: argparse.Namespace) -> int:
@@ -202,7 +173,8 @@ def _analyze_here(files: list, folders: dict, recognizer, args: argparse.Namespa
     """Analyse ``files`` one after the other in this process, under one progress bar in seconds of media."""
     from tqdm import tqdm
 
-    from xmer.batch import is_uri
+    from xmer.analysis.run import analyze_file
+    from xmer.uris import is_uri
     from xmer.errors import ConfigError, DataError
     from xmer.features.media import probe
 

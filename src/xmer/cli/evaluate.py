@@ -9,7 +9,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="run folder written by xmer train")
     parser.add_argument("--split", default="test", choices=["train", "valid", "test"],
                         help="the split to score (default: test, the figures to report; valid for choosing)")
-    parser.add_argument("--data", help="evaluate on this prepared dataset instead of the run's own")
+    parser.add_argument("--data", help="evaluate on this prepared dataset instead of the run's own (written as metrics_SPLIT_NAME.json, report_SPLIT_NAME.md: the run's own scores stay)")
     parser.add_argument("--no-subsets", action="store_true", help="skip the per-modality-subset evaluation")
 
 

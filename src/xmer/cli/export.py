@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"converted {source} -> {', '.join(str(p) for p in written)} (safetensors; the extractor id is kept)")
         return 0
     if args.more_runs:
-        from xmer.inference import export_ensemble
+        from xmer.export.folders import export_ensemble
 
         runs = [args.run_dir, *args.more_runs]
         out = export_ensemble(runs, args.out, overwrite=args.overwrite, calibration_data=args.calibration_data,
@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         print(f"exported an ensemble of {len(runs)} runs -> {out} ({size / 1e6:.1f} MB); predictions average their probabilities")
     else:
-        from xmer.inference import ENSEMBLE_FILE, export_model
+        from xmer.export.folders import export_model
+        from xmer.inference import ENSEMBLE_FILE
 
         out = export_model(args.run_dir, args.out, overwrite=args.overwrite)
         if (out / ENSEMBLE_FILE).is_file():
@@ -54,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"exported {args.run_dir} -> {out} ({size / 1e6:.1f} MB: float16 safetensors weights, no optimiser state, "
                   "no discriminators)")
     if args.onnx:
-        from xmer.onnx_export import MANIFEST, TOLERANCE, export_onnx
-        from xmer.training.checkpoint import read_json
+        from xmer.export.onnx import MANIFEST, TOLERANCE, export_onnx
+        from xmer.io import read_json
 
         folder = export_onnx(out)
         manifest = read_json(folder / MANIFEST)

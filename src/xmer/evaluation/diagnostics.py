@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from xmer.losses import reconstruction_loss
+from xmer.models.losses import reconstruction_loss
 from xmer.modalities import MODALITIES, pair_name
 
 

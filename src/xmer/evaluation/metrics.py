@@ -97,6 +97,13 @@ _MULTI_DEFS = {
 # ---------------------------------------------------------------------------------------------
 
 
+def unweighted_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """UA of single-label class indices: the mean over the classes present in ``y_true`` of each
+    class's recall (what :func:`single_label_metrics` reports as ``unweighted_accuracy``)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return float(np.mean([(y_pred[y_true == k] == k).mean() for k in np.unique(y_true)]))
+
+
 def weighted_accuracy(tp: int, tn: int, p: int, n: int) -> float:
     """Tong et al. (2017) weighted accuracy of one binary decision.
 

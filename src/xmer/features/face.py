@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -89,6 +90,32 @@ def _natural_key(path: Path) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
 
 
+MAX_IMAGE_PIXELS = 40_000_000
+"""The largest image read, width x height (a 6,300 x 6,300 photo; the server's default limit too):
+a 400-megapixel PNG would take 1.4 GB to decode, for a face found at 48 x 48."""
+
+
+def check_image_size(path: Path, limit: int = MAX_IMAGE_PIXELS) -> None:
+    """Raise DataError for an image larger than ``limit`` pixels, read from its header (nothing decoded).
+    Formats Pillow cannot open are left to the decoder."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:  # Pillow's own refusal, past 179 million pixels
+        raise DataError(f"{path}: an image of more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; xmer reads at most "
+                        f"{limit:,}: scale it down first") from None
+    except Exception:  # not an image Pillow knows: OpenCV or FFmpeg decides below
+        return
+    if width * height > limit:
+        raise DataError(f"{path}: {width}x{height} pixels is more than the {limit:,} xmer reads; scale it down first")
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """A grey (H, W) uint8 image from any format OpenCV (or, failing that, FFmpeg) reads.
 
@@ -97,6 +124,7 @@ def read_image(path: str | Path) -> np.ndarray:
     """
     cv2 = require_cv2()
     path = check_file(path)
+    check_image_size(path)
     grey = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)  # fromfile: any path encoding
     if grey is None:
         frames = list(_decode_video(path, fps=None, max_frames=1))  # GIF, WebP and friends

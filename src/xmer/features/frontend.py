@@ -84,7 +84,7 @@ def normalise(faces: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def save_weights(model: FaceCNN, path: str | Path) -> str:
     """Write ``model`` as a float16 safetensors state dict plus its architecture; return the file's sha256."""
-    from xmer.modelfile import save_weights as save_tensors
+    from xmer.export.weights import save_weights as save_tensors
 
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     save_tensors(path, state, {"config": model.config})
@@ -120,7 +120,7 @@ def load_frontend(path: str | Path | None = None) -> FaceCNN:
     Raises:
         DataError: the weights file is missing or unreadable.
     """
-    from xmer.modelfile import load_weights
+    from xmer.export.weights import load_weights
 
     path = Path(path) if path is not None else WEIGHTS_PATH
     if not path.is_file():
@@ -151,7 +151,7 @@ def convert_legacy_weights(pt: str | Path, out_dir: str | Path) -> list[Path]:
         the files written.
     """
     from xmer.io import atomic_write_json
-    from xmer.modelfile import save_weights as save_tensors
+    from xmer.export.weights import save_weights as save_tensors
 
     pt, out_dir = Path(pt), Path(out_dir)
     if not pt.is_file():

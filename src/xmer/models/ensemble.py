@@ -2,8 +2,7 @@
 
 Runs of one configuration that differ only in their seed disagree on a few samples each, and not on
 the same ones; the mean of their probabilities is right more often than any of them
-(``benchmarks/ensemble.py``: three seeds of the default model's recipe, composite test triples,
-79.3-81.7% alone, 86.1% averaged; validation agrees). :class:`Ensemble` has the interface
+(``benchmarks/ensemble.py`` measures it; docs/default_model.md has the figures). :class:`Ensemble` has the interface
 :class:`~xmer.inference.Recognizer` uses of a system, so everything that predicts takes it as is.
 """
 

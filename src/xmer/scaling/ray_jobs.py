@@ -4,7 +4,7 @@ The driver (the process that runs the command) reads the list of items, as the l
 hands it to Ray Data as a dataset of small rows (an index and the item, as JSON). ``map_batches``
 sends batches of rows to a pool of actors (:class:`_Predict`, :class:`_Analyze`), each of which
 loads the model and its front-ends once and calls the very functions of the local run on every
-batch: :func:`xmer.batch.predict_rows` and :func:`xmer.cli.analyze.analyze_file`. So the answers are
+batch: :func:`xmer.batch.predict_rows` and :func:`xmer.analysis.run.analyze_file`. So the answers are
 the local run's, and a bad item gives its error line while the others go on. Results come back to
 the driver in input order (``preserve_order``; a reorder buffer as a second guard) and are written
 there: predictions through :class:`~xmer.batch.BatchOutput` (appended as they come, renamed when
@@ -187,8 +187,8 @@ class _Analyze:
     def __call__(self, batch: dict) -> dict:
         import numpy as np
 
-        from xmer.batch import is_uri
-        from xmer.cli.analyze import analyze_file
+        from xmer.uris import is_uri
+        from xmer.analysis.run import analyze_file
         from xmer.features.media import probe
 
         lines = []
@@ -214,7 +214,7 @@ def _encode_item(row: tuple) -> str:
 def _decode_item(payload: str) -> tuple:
     """The ``(id, media, error)`` of :func:`xmer.batch.read_items` back from :func:`_encode_item`:
     file paths as Paths again, URIs and words as strings."""
-    from xmer.batch import is_uri
+    from xmer.uris import is_uri
 
     item_id, media, error = json.loads(payload)
     if media is not None:

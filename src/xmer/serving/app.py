@@ -7,8 +7,8 @@ Endpoints (OpenAPI at ``/docs``)::
     GET  /model     model.json (labels, input sizes, extractors), the model card's metadata, the limits
     POST /predict   multipart (video / audio / image / file uploads and/or text) or the JSON body
                     {"text", "video"|"audio"|"image": {"filename", "base64"}, "features"}
-    POST /analyze   one video or audio file -> its emotion timeline when the recogniser has
-                    ``analyze`` (the timeline issue), until then the whole-clip prediction
+    POST /analyze   one video or audio file -> its emotion timeline; options as form fields or JSON
+                    keys: asr (true/false), window, hop (seconds), faces (main/all), transcript (.srt/.vtt)
 
 Every error is JSON ``{"error": "..."}`` with a status that says whose fault it is: 400 a body that
 cannot be read (not JSON, bad base64, corrupt media), 413 over a limit, 415 a type the server does
@@ -82,7 +82,7 @@ class Service:
     """What the endpoints share: the recogniser, the limits, the worker pools and the media processes."""
 
     def __init__(self, recognizer, limits: ServeLimits, model_dir: str | Path | None = None, runtime: str = "torch"):
-        from xmer.modelcard import card_metadata
+        from xmer.export.card import card_metadata
 
         self.recognizer, self.limits, self.runtime = recognizer, limits, runtime
         self.card_metadata = card_metadata(model_dir) if model_dir else {}
@@ -119,17 +119,18 @@ class Service:
     # -- the work, in a pool thread -------------------------------------------------------------
 
     def predict_texts(self, texts: list[str]) -> list[dict | Exception]:
-        """The answers to a batch of text-only requests, in order; a text that fails gets its own
-        exception, the others their answers (then each text goes alone, as :meth:`predict_media`)."""
-        if len(texts) > 1:
-            try:
-                return [p.to_json() for p in self.recognizer.predict_texts(texts, bf16=self.limits.text_bf16)]
-            except DataError:  # one bad text (or a model that reads no text): find out which, one by one
-                pass
+        """The answers to a batch of text-only requests, in order, each exactly what the text alone
+        gets (:meth:`Recognizer.predict_texts` predicts one text at a time); a text that fails gets
+        its own exception, the others their answers."""
+        bf16 = self.limits.text_bf16
+        try:
+            return [p.to_json() for p in self.recognizer.predict_texts(texts, bf16=bf16)]
+        except DataError:  # one bad text (or a model that reads no text): find out which, one by one
+            pass
         answers: list[dict | Exception] = []
         for text in texts:
             try:
-                answers.append(self.predict_media([], text))
+                answers.append(self.recognizer.predict_texts([text], bf16=bf16)[0].to_json())
             except Exception as error:
                 answers.append(error)
         return answers
@@ -153,14 +154,23 @@ class Service:
             out["sources"] = {u.input: u.name for u in uploads}  # what the client called each file
         return out
 
-    def analyze(self, field: str, data: Any, name: str | None) -> dict:
+    def analyze(self, field: str, data: Any, name: str | None, options: dict | None = None) -> dict:
+        """The timeline of one upload; ``options`` as :func:`_analyze_options` checked them. Replies
+        and messages name the client's file, never the server's copy of it."""
+        options = dict(options or {})
         with tempfile.TemporaryDirectory(prefix="xmer-analyze-") as tmp:
             upload = save_upload(field, data, name, Path(tmp), self.limits)
             if upload.type.kind == "image":
                 raise RequestProblem(415, f"'{field}' ({upload.name}): /analyze takes a video or an audio file, not an image")
-            out = self.heavy(analyze_job, upload.input, upload.path, Path(tmp))
-            if out["kind"] == "clip":
-                out["sources"] = {upload.input: upload.name}
+            if "transcript" in options:
+                subtitles = Path(tmp) / "transcript.srt"
+                subtitles.write_text(options["transcript"], encoding="utf-8")
+                options["transcript"] = subtitles
+            try:
+                out = self.heavy(analyze_job, upload.input, upload.path, Path(tmp), options)
+            except XmerError as error:
+                raise type(error)(str(error).replace(str(upload.path), upload.name)) from None
+            out["source"] = upload.name
             return out
 
 
@@ -296,10 +306,15 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
                   "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
     async def analyze(request: Request):
         body = await _json_or_none(request, service)
-        files, text = _json_media(body, limits) if body is not None else await _form_media(request, limits)
+        if body is not None:
+            raw = {k: body.pop(k) for k in ANALYZE_OPTIONS if k in body}
+            files, text = _json_media(body, limits)
+        else:
+            files, text, raw = await _form_media(request, limits, options=ANALYZE_OPTIONS)
         if len(files) != 1 or text is not None:
             raise RequestProblem(422, "/analyze takes exactly one video or audio file (field 'file', 'video' or 'audio')")
-        return await service.run(service.media_pool, service.analyze, *files[0])
+        options = await _analyze_options(raw, limits)
+        return await service.run(service.media_pool, service.analyze, *files[0], options)
 
     return app
 
@@ -374,16 +389,18 @@ def _json_media(request: dict, limits: ServeLimits) -> tuple[list, str | None]:
     return files, text
 
 
-async def _form_media(request: Request, limits: ServeLimits) -> tuple[list, str | None]:
+async def _form_media(request: Request, limits: ServeLimits, options: tuple[str, ...] = ()):
+    """``(files, text)`` of a form; with ``options`` (field names), ``(files, text, {option: value})``."""
     try:
-        form = await request.form(max_files=len(FIELD_KINDS), max_fields=len(MULTIPART_FIELDS))
+        form = await request.form(max_files=len(FIELD_KINDS) + len(options), max_fields=len(MULTIPART_FIELDS) + len(options))
     except HTTPException:
         raise
     except Exception as error:  # python-multipart's parse errors
         raise RequestProblem(400, f"malformed multipart body ({str(error)[:200]})") from None
-    unknown = sorted(set(form.keys()) - set(MULTIPART_FIELDS))
+    known = (*MULTIPART_FIELDS, *options)
+    unknown = sorted(set(form.keys()) - set(known))
     if unknown:
-        raise RequestProblem(422, f"unknown form field(s) {', '.join(map(clean_name, unknown))}; expected {', '.join(MULTIPART_FIELDS)}")
+        raise RequestProblem(422, f"unknown form field(s) {', '.join(map(clean_name, unknown))}; expected {', '.join(known)}")
     files = []
     for field in FIELD_KINDS:
         values = form.getlist(field)
@@ -400,7 +417,46 @@ async def _form_media(request: Request, limits: ServeLimits) -> tuple[list, str 
     if len(texts) > 1 or (texts and not isinstance(texts[0], str)):
         raise RequestProblem(422, "'text' must be one text field")
     text = _text(texts[0] if texts else None, limits)
+    if options:
+        return files, text, {k: form.get(k) for k in options if k in form}
     return files, text
+
+
+ANALYZE_OPTIONS = ("asr", "window", "hop", "faces", "transcript")
+"""What ``POST /analyze`` takes beside its file, as ``xmer analyze`` does (``--no-asr`` is ``asr=false``)."""
+
+
+async def _analyze_options(raw: dict, limits: ServeLimits) -> dict:
+    """``Recognizer.analyze`` keyword arguments from form fields or JSON keys, checked (422 when wrong)."""
+    out: dict = {}
+    if "asr" in raw:
+        value = raw["asr"]
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0", "no"):
+            value = value.strip().lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise RequestProblem(422, f"'asr' must be true or false, got {clean_name(str(value))}")
+        out["asr"] = value
+    for key in ("window", "hop"):
+        if key in raw:
+            try:
+                value = float(raw[key])
+            except (TypeError, ValueError):
+                value = float("nan")
+            if not 0 < value <= 60:
+                raise RequestProblem(422, f"'{key}' must be a number of seconds in (0, 60], got {clean_name(str(raw[key]))}")
+            out[key] = value
+    if "faces" in raw:
+        if raw["faces"] not in ("main", "all"):
+            raise RequestProblem(422, f"'faces' must be main or all, got {clean_name(str(raw['faces']))}")
+        out["faces"] = raw["faces"]
+    if "transcript" in raw:
+        value = raw["transcript"]
+        if hasattr(value, "read"):  # an uploaded .srt/.vtt file
+            value = (await value.read(limits.max_text_chars * 4 + 1)).decode("utf-8", errors="replace")
+        if not isinstance(value, str) or len(value) > limits.max_text_chars * 4:
+            raise RequestProblem(422, f"'transcript' must be the text of an .srt or .vtt file of at most {limits.max_text_chars * 4} characters")
+        out["transcript"] = value
+    return out
 
 
 def _text(text: Any, limits: ServeLimits) -> str | None:

@@ -3,9 +3,10 @@
 A :class:`Batcher` owns a queue and ``consumers`` tasks on the event loop. A consumer takes every
 request waiting (up to ``max_batch``), runs them in one call of ``work`` in a worker thread, and
 answers each; whatever arrives meanwhile waits for the next call. No request waits for company:
-one that arrives alone is served at once. Under load the batches grow by themselves, which is
-where batching pays: the text front-end runs faster per text on a batch (2.3x for texts of one
-length, less for texts of mixed lengths, which pad; ``benchmarks/text_precision.py``).
+one that arrives alone is served at once. Under load the batches grow by themselves; one call for
+many requests saves their hand-offs between the event loop and the worker thread (the work itself
+may still go one input at a time, as the server's text predictions do, so an answer never depends
+on the company it arrived in).
 
 ``work(items) -> results`` answers a list of inputs in order; a result that is an exception is
 raised in that request only, so one bad input never fails the others of its batch.

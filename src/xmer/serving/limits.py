@@ -41,8 +41,8 @@ class ServeLimits:
                                 "hold them up (one per process: use --workers for more cores)")
     max_connections: int = doc(512, "open connections and requests per worker process before new ones get 503")
     text_batch: int = doc(32, "most text requests answered in one batch (those waiting while a batch runs form the next; 1 turns batching off)")
-    text_bf16: bool = doc(True, "run the text front-end in bfloat16 where the CPU computes it natively (3x faster; 0.26% of "
-                                "predicted labels differ from float32's on 1,909 real test texts, benchmarks/text_precision.py)")
+    text_bf16: bool = doc(False, "run the text front-end in bfloat16 where the CPU computes it natively (faster; off by default: a few "
+                                "labels in a thousand differ from float32's, docs/serving.md, benchmarks/text_precision.py)")
     media_nice: int = doc(19, "how much lower the CPU priority of the work on uploads is (Linux nice, 0-19), so that "
                               "short text requests go first; 0 treats them alike")
 

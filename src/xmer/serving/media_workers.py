@@ -116,20 +116,17 @@ def predict_media_job(recognizer, media: dict[str, Path], text: str | None) -> d
     return recognizer.predict_media(**media, text=text).to_json()
 
 
-def analyze_job(recognizer, role: str, path: Path, folder: Path) -> dict:
-    """The answer of ``POST /analyze`` for one checked upload: its timeline and picture, or the
-    whole-clip prediction for a recogniser without ``analyze``."""
-    analyze = getattr(recognizer, "analyze", None)
-    if analyze is None:
-        return {"kind": "clip", **recognizer.predict_media(**{role: path}).to_json()}
-    timeline = analyze(path)
+def analyze_job(recognizer, role: str, path: Path, folder: Path, options: dict | None = None) -> dict:
+    """The answer of ``POST /analyze`` for one checked upload: its timeline (``Recognizer.analyze``
+    with ``options``) and its picture."""
+    timeline = recognizer.analyze(path, **(options or {}))
     return {"kind": "timeline", **timeline.to_json(), "picture": timeline_picture(timeline, folder)}
 
 
 def timeline_picture(timeline, folder: Path) -> str | None:
     """The timeline drawn as a PNG data URL (None when this xmer cannot draw one)."""
     try:
-        from xmer.timeline_report import write_timeline
+        from xmer.analysis.report import write_timeline
     except ImportError:
         return None
     write_timeline(timeline, folder / "report")

@@ -5,12 +5,11 @@ state, the run's bookkeeping, and the RNG states (torch, numpy, python). Files a
 temporary name and renamed, so a run killed at any moment leaves its previous checkpoint intact.
 Checkpoints are ``.pt`` files holding only tensors and plain Python values, read with
 ``torch.load(weights_only=True)``: opening someone else's run folder cannot run their code. (Models
-made for prediction are safetensors files, see :mod:`xmer.modelfile`.)
+made for prediction are safetensors files, see :mod:`xmer.export.weights`.)
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import random
 import subprocess
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from xmer.errors import DataError
-from xmer.io import atomic_path, atomic_write_json
+from xmer.io import atomic_path
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -99,15 +98,3 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
 
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_json(path, obj)
-
-
-def read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise DataError(f"file not found: {path}")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path}: not valid JSON ({error.msg})") from None

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from xmer.config import LossWeights
 from xmer.data.contract import Batch
-from xmer.losses import (
+from xmer.models.losses import (
     discriminator_step_loss,
     generator_step_loss,
     kl_loss,

@@ -27,6 +27,7 @@ import numpy as np
 
 from xmer.data.overlap import text_key
 from xmer.errors import ConfigError, DataError
+from xmer.evaluation.metrics import unweighted_accuracy
 
 VALID_PER_DATASET = 600
 
@@ -58,11 +59,6 @@ def balanced(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np
     return rng.permutation(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
 
 
-def unweighted_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
-    """The mean over the classes present of each class's recall."""
-    return float(np.mean([(predicted[labels == k] == k).mean() for k in np.unique(labels)]))
-
-
 def train_text_adapter(datasets: list[str | Path], out: Path, *, per_class: int = 600, epochs: int = 1,
                        rank: int = 8, alpha: float = 16.0, lr: float = 1e-3, batch_size: int = 32,
                        max_tokens: int = 64, seed: int = 0, command: str = "", progress=print,
@@ -81,7 +77,7 @@ def train_text_adapter(datasets: list[str | Path], out: Path, *, per_class: int 
     from xmer.features.text import MiniLMSentence
     from xmer.features.text_adapter import adapter_tensors, attach, mean_pooled
     from xmer.io import atomic_write_json
-    from xmer.modelfile import save_weights
+    from xmer.export.weights import save_weights
 
     for name, value in (("per_class", per_class), ("epochs", epochs), ("rank", rank), ("batch_size", batch_size), ("max_tokens", max_tokens)):
         if value < 1:
@@ -158,9 +154,9 @@ def train_text_adapter(datasets: list[str | Path], out: Path, *, per_class: int 
             schedule.step()
             if step % 100 == 0:
                 progress(f"epoch {epoch} step {step}/{steps_per_epoch} loss {loss.item():.3f} ({time.time() - epoch_started:.0f} s)")
-        scores = {name: unweighted_accuracy(predict(texts), y) for name, (texts, y) in valid.items()}
+        scores = {name: unweighted_accuracy(y, predict(texts)) for name, (texts, y) in valid.items()}
         mean = float(np.mean(list(scores.values())))
-        seen_ua = unweighted_accuracy(predict([train_texts[i] for i in seen]), y_train[seen])
+        seen_ua = unweighted_accuracy(y_train[seen], predict([train_texts[i] for i in seen]))
         history.append({"epoch": epoch, "valid_mean_ua": mean, "valid_ua": scores, "train_seen_ua": seen_ua,
                         "seconds": time.time() - epoch_started})
         progress(f"epoch {epoch}: validation mean UA {100 * mean:.1f} ({', '.join(f'{k} {100 * v:.1f}' for k, v in scores.items())})")

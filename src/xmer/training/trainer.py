@@ -34,7 +34,9 @@ from xmer.locks import Lock
 from xmer.modalities import SUBSETS, parse_subset
 from xmer.models.system import build_system
 from xmer.training.objectives import subsample_steps, translation_objectives
-from xmer.training.checkpoint import environment, load_checkpoint, read_json, save_checkpoint, write_json
+from xmer.io import atomic_write_json as write_json
+from xmer.io import read_json
+from xmer.training.checkpoint import environment, load_checkpoint, save_checkpoint
 from xmer.training.distributed import Context, average_gradients, barrier, check_in_sync, init_from_env, shard
 
 CHECKPOINTS = "checkpoints"

@@ -69,7 +69,7 @@ def prepare(
 
 
 def sources_table() -> str:
-    """The README's Markdown table of supported sources, generated from :data:`SOURCES`."""
+    """The Markdown table of supported sources in docs/datasets.md, generated from :data:`SOURCES`."""
     rows = ["| source | modalities | default label space | where to get it | command |", "|---|---|---|---|---|"]
     for name, s in SOURCES.items():
         command = f"`xmer prepare {name} --raw PATH --out data/{name}`"

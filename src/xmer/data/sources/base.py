@@ -463,9 +463,41 @@ def file_problem(path: Path) -> str | None:
     return None
 
 
+AUDIO_CONTENT = {"WAV": (0, b"RIFF", 8, b"WAVE"), "AIFF": (0, b"FORM", 8, b"AIF"), "FLAC": (0, b"fLaC", None, None),
+                 "Ogg": (0, b"OggS", None, None)}
+"""Audio containers recognised by their first bytes, whatever the file is called."""
+
+
+def audio_content(path: Path) -> str | None:
+    """The audio container ``path`` holds by its first bytes (``AUDIO_CONTENT``), when it is one and
+    its header reads as audio with samples in it; else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return None
+    found = next((name for name, (at, sig, at2, sig2) in AUDIO_CONTENT.items()
+                  if head[at : at + len(sig)] == sig and (at2 is None or head[at2 : at2 + len(sig2)] == sig2)), None)
+    if found is None:
+        return None
+    try:
+        import soundfile
+
+        return found if soundfile.info(str(path)).frames > 0 else None
+    except Exception:  # not installed, or not readable: the file is refused as its name says
+        return None
+
+
 def check_media(scan: Scan, path: Path) -> bool:
-    """``file_problem`` through ``scan.problem``; True when the file is usable."""
+    """``file_problem`` through ``scan.problem``; True when the file is usable.
+
+    An audio file whose name says one format and whose bytes are another (TESS as commonly
+    distributed holds two AIFF files named ``.wav``) is read by its content, and counted as a quirk."""
     problem = file_problem(path)
+    content = audio_content(path) if problem and path.suffix.lower() in (".wav", ".flac", ".ogg", ".opus") else None
+    if content:
+        scan.quirk(f"audio named {path.suffix.lower()} holding {content} (read by its content)")
+        return True
     if problem:
         scan.problem("unreadable or malformed file", problem)
         return False

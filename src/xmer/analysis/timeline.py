@@ -19,13 +19,12 @@ Times are seconds from the start of the file. :func:`read_cues` reads the times 
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xmer.errors import DataError
-from xmer.schema import SCHEMA_VERSION
 from xmer.features.asr import Utterance
+from xmer.schema import SCHEMA_VERSION
 
 
 @dataclass
@@ -159,40 +158,15 @@ def _windows(start: float, end: float, window: float, hop: float) -> list[Segmen
     return cells
 
 
-_CUE = re.compile(r"^\s*((?:\d+:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?)\s*-->\s*((?:\d+:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?)")
-_MARKUP = re.compile(r"<[^>]*>|\{\\[^}]*\}")
-
-
-def _seconds(stamp: str) -> float:
-    parts = stamp.replace(",", ".").split(":")
-    return sum(float(p) * 60 ** i for i, p in enumerate(reversed(parts)))
-
-
 def read_cues(path: str | Path) -> list[Utterance]:
-    """The cues of a SubRip (``.srt``) or WebVTT (``.vtt``) file as utterances with their times.
+    """The timed cues of a SubRip (``.srt``) or WebVTT (``.vtt``) file as utterances.
 
     Raises:
         DataError: missing or unreadable file, or one without a single timed cue.
     """
-    from xmer.features.text import read_transcript
+    from xmer.features.text import read_text_file, subtitle_cues
 
-    path = Path(path)
-    read_transcript(path)  # the same checks (missing, empty, binary) and messages as everywhere else
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    cues = []
-    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
-        lines = [line.strip() for line in block.split("\n") if line.strip()]
-        timing = next((i for i, line in enumerate(lines) if _CUE.match(line)), None)
-        if timing is None:
-            continue
-        match = _CUE.match(lines[timing])
-        words = " ".join(_MARKUP.sub("", line).strip() for line in lines[timing + 1 :]).strip()
-        if words:
-            cues.append(Utterance(_seconds(match.group(1)), _seconds(match.group(2)), words))
+    cues = [Utterance(start, end, words) for start, end, words in subtitle_cues(read_text_file(path)) if start is not None]
     if not cues:
         raise DataError(f"{path}: no timed cues found (analyze needs a .srt or .vtt transcript with times)")
     return cues

@@ -1,4 +1,4 @@
-"""Analysing a recording over time: from a video or audio file to a :class:`~xmer.timeline.Timeline`.
+"""Analysing a recording over time: from a video or audio file to a :class:`~xmer.analysis.timeline.Timeline`.
 
 ``Recognizer.analyze`` and ``xmer analyze`` call :func:`analyze_media`. It reads the file as a
 stream, in two passes, so memory stays flat for any length:
@@ -7,7 +7,7 @@ stream, in two passes, so memory stays flat for any length:
    them to a temporary file (:class:`~xmer.features.stream.WaveSpool`), and transcribe them as they
    come (:meth:`~xmer.features.asr.Transcriber.transcribe_stream`), unless a subtitle file was
    given or transcription is off. The utterances decide the segments
-   (:func:`~xmer.timeline.plan_segments`).
+   (:func:`~xmer.analysis.timeline.plan_segments`).
 2. **Video pass** (when the file has video and the model takes faces): decode frames at ``fps``,
    find every face (Haar cascade: the whole frame once a second, around each known face in between), follow each across frames (:class:`~xmer.features.tracking.IoUTracker`),
    crop and embed it with the model's visual extractor, keeping only the embeddings (512 bytes a
@@ -27,16 +27,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
 from xmer.errors import ConfigError, DataError
 from xmer.features import ModalityAbsent, get_extractor
-from xmer.timeline import FaceTrack, Segment, Timeline, plan_segments, read_cues
-
-if TYPE_CHECKING:
-    from xmer.inference import Recognizer
+from xmer.analysis.timeline import FaceTrack, Segment, Timeline, plan_segments, read_cues
 
 Progress = Callable[[float], None]
 """Called with the seconds of media just processed, divided by the number of passes."""
@@ -66,7 +63,7 @@ class _Faces:
 
 
 def analyze_media(
-    recognizer: "Recognizer",
+    recognizer,
     path: str | Path,
     transcript: str | Path | None = None,
     asr: bool = True,
@@ -294,3 +291,32 @@ def _run_jobs(recognizer, jobs, batch_size: int = 32) -> None:
         for (segment, _), out in zip(chunk, recognizer.predict_many([f for _, f in chunk], ids)):
             segment.prediction, segment.probabilities = out.prediction, out.probabilities
             segment.observed, segment.imagined, segment.by_modality = out.observed, out.imagined, out.by_modality
+
+
+def analyze_file(recognizer, path: Path | str, folder: Path, video_out: bool = False, progress=None, **options):
+    """Analyse one file (a path, or a URI that PyArrow reads) and write its timeline files into
+    ``folder``, plus ``annotated.mp4`` with ``video_out`` when it has video: what ``xmer analyze``
+    does per file, in this process or on a Ray worker. Returns the :class:`~xmer.analysis.timeline.Timeline`.
+
+    Raises:
+        DataError: the file cannot be read or analysed (the message names it).
+    """
+    from xmer.uris import is_uri, local_copy
+    from xmer.errors import DataError
+    from xmer.features.media import probe
+    from xmer.analysis.report import write_timeline
+
+    with local_copy(path) as local:
+        try:
+            timeline = recognizer.analyze(local, progress=progress, **options)
+        except DataError as error:
+            if not is_uri(path):
+                raise
+            raise DataError(str(error).replace(str(local), str(path))) from None  # the URI, not the copy
+        timeline.source = str(path)
+        write_timeline(timeline, folder)
+        if video_out and probe(local).has_video:
+            from xmer.analysis.video import write_annotated_video
+
+            write_annotated_video(timeline, Path(folder) / "annotated.mp4")
+    return timeline

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from xmer.errors import DataError
-from xmer.timeline import Segment, Timeline
+from xmer.analysis.timeline import Segment, Timeline
 
 
 def _segment_at(segments: list[Segment], starts: list[float], t: float) -> Segment | None:

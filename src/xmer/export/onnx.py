@@ -18,7 +18,6 @@ of probabilities between onnxruntime and PyTorch measured on export.
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from itertools import combinations, product
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Writing a :class:`~xmer.timeline.Timeline` to a folder: what ``xmer analyze --out DIR`` leaves.
+"""Writing a :class:`~xmer.analysis.timeline.Timeline` to a folder: what ``xmer analyze --out DIR`` leaves.
 
 - ``timeline.json``: the timeline object (``source``, ``duration``, ``labels``, ``segments``, the
   transcript, the face tracks with their box paths);
@@ -21,10 +21,9 @@ import io
 import textwrap
 from pathlib import Path
 
-import numpy as np
 
 from xmer.io import atomic_path, atomic_write_json, atomic_write_text
-from xmer.timeline import Segment, Timeline
+from xmer.analysis.timeline import Segment, Timeline
 
 FILES = ("timeline.json", "timeline.csv", "timeline.png", "summary.md")
 
@@ -102,9 +101,9 @@ def summary(timeline: Timeline) -> str:
             lines.append(f"| (nothing observed) | {100 * unknown / total:.0f}% | {unknown:.1f} |")
     else:
         lines.append("Nothing in the recording could be read: no face, no sound, no words.")
-    moments = changes(segments, timeline.labels)
+    moments = [m for m in changes(segments, timeline.labels, top=len(segments)) if m[2].prediction != m[3].prediction][:3]
     if moments:
-        lines += ["", "Strongest changes:", ""]
+        lines += ["", "Strongest changes of the predicted emotion:", ""]
         for time, distance, a, b in moments:
             lines.append(f"- {_clock(time)}: {a.prediction} → {b.prediction} (distance {distance:.2f})"
                          + (f', "{_short(b.text)}"' if b.text else ""))
@@ -123,18 +122,19 @@ def _short(text: str, n: int = 60) -> str:
 
 
 def _plot(timeline: Timeline, path: Path) -> None:
+    # matplotlib's object interface, never pyplot: pyplot keeps global state, and timelines are drawn
+    # from several threads at once (the server's media threads).
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     panels = timeline.timelines()
     labels = timeline.labels
-    tab10 = plt.get_cmap("tab10")
+    tab10 = matplotlib.colormaps["tab10"]
     colours = [COLOURS.get(label.lower(), tab10(i % 10)) for i, label in enumerate(labels)]
     width = min(24.0, max(10.0, timeline.duration / 4))
-    fig, axes = plt.subplots(2 * len(panels), 1, figsize=(width, 4.2 * len(panels)), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 1.8] * len(panels)})
+    fig = Figure(figsize=(width, 4.2 * len(panels)))
+    axes = fig.subplots(2 * len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": [3, 1.8] * len(panels)})
     for k, (name, segments) in enumerate(panels.items()):
         ax, words = axes[2 * k, 0], axes[2 * k + 1, 0]
         for s in segments:
@@ -158,8 +158,8 @@ def _plot(timeline: Timeline, path: Path) -> None:
             title += f" (face {timeline.main_face})"
         ax.set_title(title, pad=40)
         if k == 0:
-            handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours] + [
-                plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="0.7", hatch="//")]
+            handles = [Rectangle((0, 0), 1, 1, color=c) for c in colours] + [
+                Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="0.7", hatch="//")]
             ax.legend(handles, [*labels, "nothing observed"], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
         words.set_xlim(0, timeline.duration)
         words.set_ylim(0, 1)
@@ -170,9 +170,9 @@ def _plot(timeline: Timeline, path: Path) -> None:
         for s in segments:
             for m, y in lanes.items():
                 if m in s.observed:
-                    words.add_patch(plt.Rectangle((s.start, y), s.end - s.start, 0.08, color="0.35", linewidth=0))
+                    words.add_patch(Rectangle((s.start, y), s.end - s.start, 0.08, color="0.35", linewidth=0))
                 elif m in s.imagined:
-                    words.add_patch(plt.Rectangle((s.start, y), s.end - s.start, 0.08, facecolor="none", edgecolor="0.6",
+                    words.add_patch(Rectangle((s.start, y), s.end - s.start, 0.08, facecolor="none", edgecolor="0.6",
                                                   linewidth=0.6, hatch="...."))
         words.set_yticks([y + 0.04 for y in lanes.values()], list(lanes), fontsize=7)
         words.tick_params(axis="y", length=0)
@@ -190,4 +190,4 @@ def _plot(timeline: Timeline, path: Path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+
