@@ -142,20 +142,8 @@ def analyze_media(
         timelines = {None: segments}  # track -> its segments; None: the main face's timeline
         if faces == "all":
             timelines.update({t: [_blank(s) for s in segments] for t in kept_tracks})
-        for i in range(0, len(segments), 16):  # a few segments' features at a time: memory stays flat
-            jobs = []
-            for k in range(i, min(i + 16, len(segments))):
-                inputs = _shared_inputs(extractors, spool if use_audio else None, segments[k])
-                for track, own in timelines.items():
-                    followed = [main, *kept_tracks] if track is None else [track]
-                    jobs += _jobs(extractors, track_faces, followed, renumber, own[k], inputs)
-            _run_jobs(recognizer, jobs)
-        tracks = []
-        for t in kept_tracks:
-            times = track_faces.times[t]
-            tracks.append(FaceTrack(renumber[t], len(times), round(min(times), 3), round(max(times), 3),
-                                    [[round(tt, 3), *map(int, b)] for tt, b in zip(times, track_faces.boxes[t])],
-                                    timelines.get(t)))
+        _predict_segments(recognizer, extractors, spool if use_audio else None, track_faces, timelines, main, kept_tracks, renumber)
+        tracks = [_face_track(track_faces, t, renumber[t], timelines.get(t)) for t in kept_tracks]
     if info.has_video and "visual" not in extractors:
         notes.append("visual: this model takes no faces")
     if transcriber is not None and not utterances:
@@ -164,6 +152,29 @@ def analyze_media(
     return Timeline(source=str(path), duration=round(duration, 3), labels=list(recognizer.labels), segments=segments,
                     transcript=join_text(utterances), text_source=text_source,
                     main_face=renumber.get(main), tracks=tracks, notes=notes, model=recognizer.identity)
+
+
+def _predict_segments(recognizer, extractors: dict, spool, track_faces: "_Faces", timelines: dict, main, kept_tracks: list,
+                      renumber: dict, at_once: int = 16) -> None:
+    """Fill every timeline's segments with their predictions, ``at_once`` segments' features at a
+    time (memory stays flat): the main timeline follows the main face (else any kept face), a
+    track's own timeline its face only."""
+    segments = timelines[None]
+    for i in range(0, len(segments), at_once):
+        jobs = []
+        for k in range(i, min(i + at_once, len(segments))):
+            inputs = _shared_inputs(extractors, spool, segments[k])
+            for track, own in timelines.items():
+                followed = [main, *kept_tracks] if track is None else [track]
+                jobs += _jobs(extractors, track_faces, followed, renumber, own[k], inputs)
+        _run_jobs(recognizer, jobs)
+
+
+def _face_track(track_faces: "_Faces", track, number: int, segments) -> FaceTrack:
+    """A kept face track as the timeline reports it: its frames, first and last time, box path."""
+    times = track_faces.times[track]
+    return FaceTrack(number, len(times), round(min(times), 3), round(max(times), 3),
+                     [[round(tt, 3), *map(int, b)] for tt, b in zip(times, track_faces.boxes[track])], segments)
 
 
 def _audio_pass(path: Path, spool, transcriber, tick, notes: list[str]) -> list:

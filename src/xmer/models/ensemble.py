@@ -31,6 +31,9 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(members)
         self.temperature = 1.0  # each member applies its own
 
+    is_ensemble = True
+    """Several systems averaged: scored as a whole, without per-system diagnostics (:mod:`xmer.scoring`)."""
+
     @property
     def multi_label(self) -> bool:
         return False

@@ -35,6 +35,9 @@ class XmerSystem(nn.Module):
         discriminators: Dis_m and SeqDis_m (training only), or None.
     """
 
+    is_ensemble = False
+    """One system (an :class:`~xmer.models.ensemble.Ensemble` says True): evaluation adds its diagnostics."""
+
     def __init__(self, recognizer: nn.Module, translator: CrossModalTranslator | None = None,
                  discriminators: Discriminators | None = None):
         super().__init__()

@@ -209,6 +209,22 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
     """
     limits = limits or ServeLimits()
     service = Service(recognizer, limits, model_dir, runtime)
+    app = FastAPI(title="xmer", version=_version(), lifespan=_lifespan(service, warm_up), docs_url=None, redoc_url=None,
+                  description="Multimodal emotion recognition: any subset of video, audio, image and text in, "
+                              "emotion probabilities out (missing modalities are imagined by the translators).")
+    app.state.service = service
+    app.add_middleware(LimitsMiddleware, limits=limits)
+    static = resources.files("xmer.serving") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    _offline_docs(app)
+    _error_handlers(app)
+    _routes(app, service, static)
+    return app
+
+
+def _lifespan(service: Service, warm_up: bool):
+    """Start-up (front-ends loaded, one text predicted, the loaded objects frozen) and shut-down."""
+    recognizer = service.recognizer
 
     @asynccontextmanager
     async def lifespan(app):
@@ -231,14 +247,11 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
         yield
         service.close()
 
-    app = FastAPI(title="xmer", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Multimodal emotion recognition: any subset of video, audio, image and text in, "
-                              "emotion probabilities out (missing modalities are imagined by the translators).")
-    app.state.service = service
-    app.add_middleware(LimitsMiddleware, limits=limits)
-    static = resources.files("xmer.serving") / "static"
-    app.mount("/static", StaticFiles(directory=str(static)), name="static")
-    _offline_docs(app)
+    return lifespan
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every error as ``{"error": "one line"}`` with the status that says whose fault it is."""
 
     @app.exception_handler(RequestProblem)
     async def _problem(request: Request, error: RequestProblem):
@@ -272,6 +285,11 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
     async def _bug(request: Request, error: Exception):
         log.exception("%s %s failed", request.method, request.url.path)
         return _error(500, f"internal error ({type(error).__name__}); the server's log has the details")
+
+
+def _routes(app: FastAPI, service: Service, static) -> None:
+    """The endpoints of the module docstring."""
+    recognizer, limits = service.recognizer, service.limits
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
@@ -315,8 +333,6 @@ def create_app(recognizer, limits: ServeLimits | None = None, model_dir: str | P
             raise RequestProblem(422, "/analyze takes exactly one video or audio file (field 'file', 'video' or 'audio')")
         options = await _analyze_options(raw, limits)
         return await service.run(service.media_pool, service.analyze, *files[0], options)
-
-    return app
 
 
 # -- request parsing ------------------------------------------------------------------------------

@@ -62,10 +62,15 @@ class MediaWorkers:
         return self.run(_load_front_ends)
 
     def close(self) -> None:
+        """Stop the media processes: queued work is cancelled, running work is ended (the server is
+        going away: nobody waits for its answer), and the pool is joined, so that its processes,
+        queues and semaphores are all released before the server exits."""
         with self._lock:
             if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+                pool, self._pool = self._pool, None
+                for process in list(getattr(pool, "_processes", {}).values()):  # running media work ends now
+                    process.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _start(self) -> ProcessPoolExecutor:
         self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),

@@ -158,6 +158,43 @@ def predict_proba(model, faces: np.ndarray, batch_size: int = 512, device: str =
     return torch.cat(out).numpy()
 
 
+def _shipped_scores(weights: Path, data: dict, labels: list[str]) -> tuple[dict, dict]:
+    """PrivateTest (read once, here) and PublicTest metrics of the weights as shipped (float16)."""
+    from xmer.evaluation.metrics import single_label_metrics
+    from xmer.features.frontend import load_frontend
+
+    shipped = load_frontend(weights)
+    test = single_label_metrics(data["PrivateTest"][1], predict_proba(shipped, data["PrivateTest"][0]).argmax(-1), labels)
+    public = single_label_metrics(data["PublicTest"][1], predict_proba(shipped, data["PublicTest"][0]).argmax(-1), labels)
+    return test, public
+
+
+def _train_epoch(model, x_train, y_train, batch_size: int, steps: int, generator, optimizer, schedule, criterion,
+                 autocast: dict, device: str) -> tuple[float, int]:
+    """One pass over the training faces in a fresh order, augmented: ``(summed loss, correct answers)``."""
+    import torch
+
+    from xmer.features.frontend import normalise
+
+    model.train()
+    total_loss, correct = 0.0, 0
+    order = torch.randperm(len(x_train), generator=generator)
+    for step in range(steps):
+        idx = order[step * batch_size : (step + 1) * batch_size]
+        x = augment(normalise(x_train[idx]), generator).to(device).contiguous(memory_format=torch.channels_last)
+        y = y_train[idx].to(device)
+        with torch.autocast(**autocast):
+            logits = model(x)
+            loss = criterion(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total_loss += float(loss.detach())
+        correct += int((logits.argmax(-1) == y).sum())
+    return total_loss, correct
+
+
 def train_frontend(
     data: dict[str, tuple[np.ndarray, np.ndarray]],
     out: Path,
@@ -185,8 +222,7 @@ def train_frontend(
     import torch
     from torch import nn
 
-    from xmer.evaluation.metrics import single_label_metrics
-    from xmer.features.frontend import FER2013_CLASSES, FaceCNN, normalise, save_weights
+    from xmer.features.frontend import FER2013_CLASSES, FaceCNN, save_weights
     from xmer.io import atomic_write_json
 
     start = time.time()
@@ -206,22 +242,9 @@ def train_frontend(
     best_state = None
     history = []
     for epoch in range(1, epochs + 1):
-        model.train()
-        t0, total_loss, correct = time.time(), 0.0, 0
-        order = torch.randperm(len(x_train), generator=generator)
-        for step in range(steps_per_epoch):
-            idx = order[step * batch_size : (step + 1) * batch_size]
-            x = augment(normalise(x_train[idx]), generator).to(device).contiguous(memory_format=torch.channels_last)
-            y = y_train[idx].to(device)
-            with torch.autocast(**autocast):
-                logits = model(x)
-                loss = criterion(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total_loss += float(loss.detach())
-            correct += int((logits.argmax(-1) == y).sum())
+        t0 = time.time()
+        total_loss, correct = _train_epoch(model, x_train, y_train, batch_size, steps_per_epoch, generator,
+                                           optimizer, schedule, criterion, autocast, device)
         proba = predict_proba(model, data["PublicTest"][0], device=device, bf16=True)
         val_acc = float((proba.argmax(-1) == data["PublicTest"][1]).mean())
         row = {"epoch": epoch, "train_loss": total_loss / steps_per_epoch,
@@ -239,14 +262,8 @@ def train_frontend(
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "visual_frontend.safetensors"
     sha = save_weights(model, weights)
-    # The shipped weights are float16: evaluate exactly what is shipped, once.
-    from xmer.features.frontend import load_frontend
-
-    shipped = load_frontend(weights)
     labels = list(FER2013_CLASSES)
-    test_x, test_y = data["PrivateTest"]
-    test = single_label_metrics(test_y, predict_proba(shipped, test_x).argmax(-1), labels)
-    public = single_label_metrics(data["PublicTest"][1], predict_proba(shipped, data["PublicTest"][0]).argmax(-1), labels)
+    test, public = _shipped_scores(weights, data, labels)
     keys = ("n", "accuracy", "unweighted_accuracy", "macro_f1", "weighted_f1", "confusion_matrix")
     record = {
         "model": {"class": "xmer.features.frontend.FaceCNN", **model.config,

@@ -98,34 +98,15 @@ def step_weights(batch: Batch, lengths: dict[str, torch.Tensor] | None) -> dict[
     return out
 
 
-def translation_objectives(system: XmerSystem, batch: Batch, weights: LossWeights, aligned: bool = False,
-                           one_source: bool = False, generator: torch.Generator | None = None,
-                           lengths: dict[str, torch.Tensor] | None = None,
-                           ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-    """Both sides of eq. 13 on ``batch`` (pass it through :func:`subsample_steps` first to save time).
-
-    Step losses (reconstruction, KL, cycle, the paired term, Dis_m) are means over the batch's real
-    steps. When ``batch`` was subsampled, ``lengths`` (modality -> (B,) real steps of each row before
-    subsampling) weights every kept step by :func:`step_weights`, which makes them unbiased estimates
-    of the losses on the whole batch; without it, every row counts only its kept steps (a long row
-    weighs as much as a short one).
-
-    With ``one_source``, SeqDis_j sees, for each sample, the translation into j from one of the
-    sample's other modalities drawn at random (with ``generator``) instead of from all of them: the
-    same objective in expectation, with a third fewer sequences through the discriminators.
-
-    Returns:
-        translator_total: the translators' loss (minimised by the translators).
-        discriminator_total: the discriminators' loss (minimised by the discriminators, i.e. their
-            max side of eq. 13).
-        parts: every named term, as floats, for the run's history.
-    """
-    translator, discs = system.translator, system.discriminators
-    names = system.modalities
+def _translate(system: XmerSystem, batch: Batch, weights: LossWeights, step_weight: dict, aligned: bool,
+               one_source: bool, generator: torch.Generator | None) -> tuple[dict, dict]:
+    """The translators' side of eq. 9-12: every present modality encoded, reconstructed (eq. 9),
+    translated into the others (eq. 10, with the paired term where ``aligned``) and back (eq. 12).
+    Returns the summed terms and, per target modality, what its discriminators must judge."""
+    translator, names = system.translator, system.modalities
     zero = batch.features[names[0]].new_zeros(())
     parts = {k: zero for k in ("reconstruction", "kl", "gan", "cycle")}
     judged = {m: _Judged() for m in names}
-    step_weight = step_weights(batch, lengths)  # m -> (B, T_m)
     # For one_source: each sample's source for SeqDis_j is the present modality != j with the
     # highest random score.
     score = torch.rand(len(batch), len(names), generator=generator).to(batch.labels.device)
@@ -168,6 +149,14 @@ def translation_objectives(system: XmerSystem, batch: Batch, weights: LossWeight
                 back_encoding.mean, back_encoding.logvar, w
             )
 
+    return parts, judged
+
+
+def _judge(system: XmerSystem, batch: Batch, weights: LossWeights, step_weight: dict, judged: dict) -> tuple:
+    """Dis_m and SeqDis_m on the real steps and sequences of each modality and on what was made
+    into it: ``(adversarial, seqdis, d_step, d_seq)``, the translators' and the discriminators' terms."""
+    names, discs = system.modalities, system.discriminators
+    zero = batch.features[names[0]].new_zeros(())
     adversarial = seqdis = d_step = d_seq = zero
     for m in names:
         rows = batch.present[m]
@@ -193,6 +182,34 @@ def translation_objectives(system: XmerSystem, batch: Batch, weights: LossWeight
             logits = discs.sequence[m](both, both_mask)  # (N_real + N_fake, K + 1)
             seqdis = seqdis + seqdis_translator_loss(logits[n_real:], fake_labels, system.multi_label)
             d_seq = d_seq + seqdis_discriminator_loss(logits[:n_real], real_labels, logits[n_real:], system.multi_label)
+    return adversarial, seqdis, d_step, d_seq
+
+
+def translation_objectives(system: XmerSystem, batch: Batch, weights: LossWeights, aligned: bool = False,
+                           one_source: bool = False, generator: torch.Generator | None = None,
+                           lengths: dict[str, torch.Tensor] | None = None,
+                           ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """Both sides of eq. 13 on ``batch`` (pass it through :func:`subsample_steps` first to save time).
+
+    Step losses (reconstruction, KL, cycle, the paired term, Dis_m) are means over the batch's real
+    steps. When ``batch`` was subsampled, ``lengths`` (modality -> (B,) real steps of each row before
+    subsampling) weights every kept step by :func:`step_weights`, which makes them unbiased estimates
+    of the losses on the whole batch; without it, every row counts only its kept steps (a long row
+    weighs as much as a short one).
+
+    With ``one_source``, SeqDis_j sees, for each sample, the translation into j from one of the
+    sample's other modalities drawn at random (with ``generator``) instead of from all of them: the
+    same objective in expectation, with a third fewer sequences through the discriminators.
+
+    Returns:
+        translator_total: the translators' loss (minimised by the translators).
+        discriminator_total: the discriminators' loss (minimised by the discriminators, i.e. their
+            max side of eq. 13).
+        parts: every named term, as floats, for the run's history.
+    """
+    step_weight = step_weights(batch, lengths)  # m -> (B, T_m)
+    parts, judged = _translate(system, batch, weights, step_weight, aligned, one_source, generator)
+    adversarial, seqdis, d_step, d_seq = _judge(system, batch, weights, step_weight, judged)
 
     translator_total = (
         weights.reconstruction * parts["reconstruction"]

@@ -59,6 +59,44 @@ def balanced(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np
     return rng.permutation(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
 
 
+def adapter_texts(datasets: list[str | Path], left_out, per_class: int, rng: np.random.Generator, seed: int) -> tuple:
+    """What the adapter trains and selects on: ``(train_texts, y_train, valid, counts, labels)``.
+
+    At most ``per_class`` training texts of each class of each dataset (a draw from ``rng``), none
+    that is a validation or test text of any dataset or any text of ``left_out``; at most
+    :data:`VALID_PER_DATASET` validation texts of each dataset (``valid``: name -> (texts, labels));
+    ``counts``: per dataset, what was available, used, scored and dropped as shared.
+    """
+    train_texts: list[str] = []
+    train_labels: list[np.ndarray] = []
+    valid: dict[str, tuple[list[str], np.ndarray]] = {}
+    counts: dict[str, dict] = {}
+    labels: tuple[str, ...] | None = None
+    held_out = held_out_texts(datasets) | held_out_texts(list(left_out), ("train", "valid", "test"))
+    for root in datasets:
+        texts, y, names = labelled_texts(root, "train")
+        if labels is None:
+            labels = names
+        elif names != labels:
+            raise DataError(f"{root}: labels {list(names)}, the first dataset's are {list(labels)}; prepare them in one label space")
+        clean = [i for i, text in enumerate(texts) if text_key(text) not in held_out]
+        shared = len(texts) - len(clean)
+        texts, y = [texts[i] for i in clean], y[clean]
+        rows = balanced(y, per_class, rng)
+        train_texts += [texts[i] for i in rows]
+        train_labels.append(y[rows])
+        v_texts, v_y, _ = labelled_texts(root, "valid")
+        v_rows = np.random.default_rng(seed + 1).permutation(len(v_y))[:VALID_PER_DATASET]
+        if len(v_rows):
+            valid[Path(root).name] = ([v_texts[i] for i in v_rows], v_y[v_rows])
+        counts[Path(root).name] = {"train_available": len(y), "train_used": len(rows), "valid_scored": len(v_rows),
+                                   "overlaps_dropped": shared}
+    y_train = np.concatenate(train_labels)
+    if not len(y_train) or not valid:
+        raise DataError("text adapter: the datasets hold no labelled training or validation texts")
+    return train_texts, y_train, valid, counts, labels
+
+
 def train_text_adapter(datasets: list[str | Path], out: Path, *, per_class: int = 600, epochs: int = 1,
                        rank: int = 8, alpha: float = 16.0, lr: float = 1e-3, batch_size: int = 32,
                        max_tokens: int = 64, seed: int = 0, command: str = "", progress=print,
@@ -87,33 +125,7 @@ def train_text_adapter(datasets: list[str | Path], out: Path, *, per_class: int 
     started = time.time()
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    train_texts: list[str] = []
-    train_labels: list[np.ndarray] = []
-    valid: dict[str, tuple[list[str], np.ndarray]] = {}
-    counts: dict[str, dict] = {}
-    labels: tuple[str, ...] | None = None
-    held_out = held_out_texts(datasets) | held_out_texts(list(left_out), ("train", "valid", "test"))
-    for root in datasets:
-        texts, y, names = labelled_texts(root, "train")
-        if labels is None:
-            labels = names
-        elif names != labels:
-            raise DataError(f"{root}: labels {list(names)}, the first dataset's are {list(labels)}; prepare them in one label space")
-        clean = [i for i, text in enumerate(texts) if text_key(text) not in held_out]
-        shared = len(texts) - len(clean)
-        texts, y = [texts[i] for i in clean], y[clean]
-        rows = balanced(y, per_class, rng)
-        train_texts += [texts[i] for i in rows]
-        train_labels.append(y[rows])
-        v_texts, v_y, _ = labelled_texts(root, "valid")
-        v_rows = np.random.default_rng(seed + 1).permutation(len(v_y))[:VALID_PER_DATASET]
-        if len(v_rows):
-            valid[Path(root).name] = ([v_texts[i] for i in v_rows], v_y[v_rows])
-        counts[Path(root).name] = {"train_available": len(y), "train_used": len(rows), "valid_scored": len(v_rows),
-                                   "overlaps_dropped": shared}
-    y_train = np.concatenate(train_labels)
-    if not len(y_train) or not valid:
-        raise DataError("text adapter: the datasets hold no labelled training or validation texts")
+    train_texts, y_train, valid, counts, labels = adapter_texts(datasets, left_out, per_class, rng, seed)
 
     extractor = MiniLMSentence()  # a fresh copy of the bundled model: attach() changes it in place
     tokenizer, model = extractor.tokenizer, extractor.model
