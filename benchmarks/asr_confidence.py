@@ -17,11 +17,12 @@ Ends with one line per corpus: ``corpus=... kept=... down_weighted=... dropped=.
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 
 import numpy as np
+
+from analyze import wer  # the word error rate benchmarks/analyze.py reports (same folder)
 
 RAVDESS_SENTENCES = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
 
@@ -33,20 +34,6 @@ def spoken_words(record: dict) -> str | None:
         return RAVDESS_SENTENCES.get(audio.split("-")[4])
     text = record["media"].get("text")
     return text if isinstance(text, str) else None
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^\w' ]+", " ", text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    d = np.arange(len(hyp) + 1)
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d.copy(), i
-        for j, h in enumerate(hyp, 1):
-            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r != h))
-    return float(d[len(hyp)]) / max(1, len(ref))
 
 
 def main() -> None:
@@ -77,6 +64,7 @@ def main() -> None:
         no_speech = np.array([h.no_speech_prob for h in heard if h.utterances])
         decisions = [h.decision for h in heard]
         errors = [wer(spoken_words(r), h.text) for r, h in zip(chosen, heard) if h.decision != "drop" and spoken_words(r)]
+        errors = [e / max(n, 1) for e, n in errors]
         name = data.info.name
         print(f"\n{name}: {len(chosen)} {args.split} clips, {seconds:.1f} s")
         if logprob.size:

@@ -71,3 +71,26 @@ def test_polish_speech_is_not_read_as_english(shared_data):
     prediction = Recognizer.load().predict_media(audio=clip)
     assert prediction.observed == ["audio"] and prediction.text_source is None
     assert prediction.notes["text"].startswith("transcript dropped: words not understood")
+
+
+def test_a_transcription_leaves_out_each_segment_the_rule_drops(monkeypatch):
+    """The per-segment filter of ``xmer analyze`` and the whole-transcript rule are one rule."""
+    from types import SimpleNamespace
+
+    import xmer.features.asr as asr
+
+    def segment(start, text, logprob, no_speech=0.05):
+        return SimpleNamespace(start=start, end=start + 2, text=text, words=[], avg_logprob=logprob,
+                               no_speech_prob=no_speech, compression_ratio=1.2)
+
+    segments = [segment(0, "we waited for the bus", -0.3), segment(2, "kitty at law", -1.1),
+                segment(4, "hmm", -0.6, no_speech=0.7), segment(6, "she was afraid", -0.6)]
+    fake = SimpleNamespace(transcribe=lambda wave, **kw: (iter(segments), None))
+    monkeypatch.setattr(asr, "whisper_model", lambda: fake)
+    transcriber = asr.Transcriber()
+    wave = np.zeros(16_000, np.float32)
+    kept = transcriber.transcribe(wave)
+    assert [u.text for u in kept] == ["we waited for the bus", "she was afraid"]  # nonsense and not-speech left out
+    assert len(transcriber.transcribe(wave, filtered=False)) == 4
+    heard = transcriber.hear(wave)  # the whole transcript: mean log-probability -0.65
+    assert heard.decision == DOWN_WEIGHT and "-0.65" in heard.reason

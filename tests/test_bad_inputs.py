@@ -563,6 +563,17 @@ def train_on_a_store_holding_a_sample_twice(work, shared):
     return Case(train_args(work / "run", f"data.dataset={root}"), culprit="stored twice")
 
 
+@case
+def prepare_out_where_nothing_can_be_made(work, shared):
+    return Case([*PREPARE, "--raw", str(ravdess(work)), "--out", "/proc/xmer-no/such"], culprit="cannot create /proc/xmer-no/such")
+
+
+@case
+def experiment_on_a_missing_dataset_writes_nothing(work, shared):
+    return Case(["experiment", "main", "--data", str(work / "nosuch"), "--quick", "--out", str(work / "exp")],
+                culprit="nosuch")
+
+
 CONFIG_ERRORS = {
     "negative_lr": ("train.lr=-0.001", "train.lr"),
     "zero_lr": ("train.lr=0", "train.lr"),
@@ -907,3 +918,14 @@ def test_an_image_too_large_to_decode_is_refused_from_its_header(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 10_000, 10_000, 8, 0, 0, 0, 0)) + chunk(b"IEND", b""))
     with pytest.raises(DataError, match=r"huge.png: 10000x10000 pixels is more than the 40,000,000 xmer reads"):
         read_image(path)
+
+
+def test_training_on_finite_but_huge_features_stops_with_one_line(tmp_path, capsys, monkeypatch):
+    """Features near 3e38 are finite, so they pass every check, but float32 arithmetic overflows:
+    the run stops after its first epoch with a line saying so, not with a traceback."""
+    root = media_dataset(tmp_path / "data", count=6)
+    with ChunkWriter(root / "features", "audio", 4) as writer:
+        for i in range(6):
+            writer.add(f"s{i}", np.full((2, 4), 3e38, np.float32))
+    code, out, err = run_cli(train_args(tmp_path / "run", f"data.dataset={root}"), capsys)
+    assert code == 2 and "Traceback" not in err and "training diverged" in err, err

@@ -65,6 +65,7 @@ def test_predict_json_for_any_subset(run_dir, tmp_path, capsys, keys):
         ({"audio": np.ones((3, 5))}, "audio.*\\(T, 24\\)"),
         ({"audio": np.full((3, 24), np.nan)}, "audio.*NaN"),
         ({"smell": np.ones((3, 24))}, "unknown modality.*smell"),
+        ({"audio": np.array([["a"] * 24] * 3)}, "audio.*expected numbers, got an array of <U1"),
     ],
 )
 def test_predict_bad_features_file(run_dir, tmp_path, capsys, arrays, fragment):
@@ -99,3 +100,34 @@ def test_console_script_runs_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "xmer.cli", "train", "--config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "missing.yaml" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--device", "nope"], "'nope' is not a torch device"),
+    (["--runtime", "onnx", "--device", "cuda"], "the onnx runtime runs on the CPU"),
+    (["runs/a", "--model", "runs/b"], "two models given: runs/a and --model runs/b"),
+])
+def test_the_model_options_are_checked_before_a_model_loads(args, fragment, capsys):
+    assert main(["predict", *args, "--text", "hi"]) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_a_device_this_machine_lacks_is_named():
+    import torch
+
+    from xmer.errors import ConfigError
+    from xmer.runtime import load_recognizer
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="this machine's torch has no cuda device; use --device cpu"):
+        load_recognizer(None, "torch", "cuda:1")
+
+
+def test_the_same_model_is_given_positionally_or_with_model(run_dir, tmp_path, capsys):
+    dims = Recognizer.load(run_dir).input_dims
+    np.savez(tmp_path / "x.npz", **{m: np.ones((3, d), np.float32) for m, d in dims.items()})
+    assert main(["predict", str(run_dir), "--features", str(tmp_path / "x.npz"), "--json"]) == 0
+    positional = json.loads(capsys.readouterr().out)
+    assert main(["predict", "--model", str(run_dir), "--features", str(tmp_path / "x.npz"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == positional and positional["model"]["id"].startswith("run@")

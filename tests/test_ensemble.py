@@ -105,6 +105,23 @@ def test_an_ensemble_folder_is_evaluated_as_a_whole(ensemble, tmp_path):
     assert (tmp_path / "model" / "report.md").is_file()
 
 
+def test_evaluating_on_another_dataset_keeps_the_models_own_scores(ensemble, tmp_path):
+    """``evaluate --data DIR`` writes metrics_<split>_<DIR name>.json: the model's own metrics.json stays."""
+    import shutil
+
+    from xmer.scoring import evaluate_run
+
+    shutil.copytree(ensemble / "model", tmp_path / "model")
+    own = evaluate_run(tmp_path / "model", "test")
+    before = (tmp_path / "model" / "metrics.json").read_bytes()
+    toy = next((ensemble / "cache" / "toy").iterdir())  # the prepared toy set the runs trained on
+    shutil.copytree(toy, tmp_path / "other")
+    other = evaluate_run(tmp_path / "model", "test", dataset=str(tmp_path / "other"))  # the case that overwrote it
+    assert (tmp_path / "model" / "metrics.json").read_bytes() == before and own["split"] == "test"
+    assert json.loads((tmp_path / "model" / "metrics_test_other.json").read_text())["accuracy"] == other["accuracy"]
+    assert (tmp_path / "model" / "report_test_other.md").is_file()
+
+
 def test_exporting_an_ensemble_folder_copies_it_and_onnx_needs_its_graphs(ensemble, tmp_path, capsys):
     assert main(["export", str(ensemble / "model"), "--out", str(tmp_path / "again")]) == 0
     assert "copied the ensemble" in capsys.readouterr().out

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from xmer.cli import main
-from xmer.inference import DEFAULT_MODEL, Recognizer, model_id
+from xmer.inference import DEFAULT_MODEL, Recognizer, model_folder_id
 from xmer.schema import SCHEMA_VERSION
 
 TEXT = "I can't believe they cancelled it again"
@@ -50,14 +50,14 @@ def test_every_entry_point_writes_one_schema(recognizer, tmp_path, capsys):
 def test_a_model_id_names_the_folder_and_follows_its_files(tmp_path):
     copy = tmp_path / "mine"
     shutil.copytree(DEFAULT_MODEL, copy)
-    original = model_id(DEFAULT_MODEL)
-    assert model_id(copy) == original.replace("default@", "mine@")  # the same files: the same hash
+    original = model_folder_id(DEFAULT_MODEL)
+    assert model_folder_id(copy) == original.replace("default@", "mine@")  # the same files: the same hash
     (copy / "MODEL_CARD.md").write_text("edited")  # not a model file
-    assert model_id(copy) == original.replace("default@", "mine@")
+    assert model_folder_id(copy) == original.replace("default@", "mine@")
     card = json.loads((copy / "model.json").read_text())
     card["temperature"] = 2.0  # another calibration predicts otherwise: another id
     (copy / "model.json").write_text(json.dumps(card))
-    assert model_id(copy) != original.replace("default@", "mine@")
+    assert model_folder_id(copy) != original.replace("default@", "mine@")
 
 
 def test_a_multi_label_model_gives_one_label_and_the_labels_over_half(recognizer, monkeypatch):

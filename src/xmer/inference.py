@@ -21,10 +21,10 @@ import torch
 from xmer.config import Config, from_dict
 from xmer.data.contract import Batch, Sample, collate
 from xmer.errors import DataError, NothingToRead
-from xmer.modalities import MODALITIES
-from xmer.schema import SCHEMA_VERSION
-from xmer.models.system import build_system
 from xmer.io import read_json
+from xmer.modalities import MODALITIES
+from xmer.models.system import build_system
+from xmer.schema import SCHEMA_VERSION
 from xmer.training.checkpoint import load_checkpoint
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ ENSEMBLE_FILE = "ensemble.json"
 """In a model folder made by :func:`xmer.export.folders.export_ensemble`: the member folders under ``members/``."""
 
 
-def _read_model(run_dir: Path, checkpoint: str) -> dict:
+def read_model(run_dir: Path, checkpoint: str) -> dict:
     """``{"config", "model", "state"}`` from an exported folder's ``model.safetensors``, else from the
     run's ``checkpoints/<checkpoint>.pt`` (read with ``weights_only=True``)."""
     from xmer.export.weights import load_weights
@@ -107,8 +107,18 @@ class Recognizer:
         self.labels: list[str] = list(card["labels"])
         self.multi_label: bool = bool(card["multi_label"])
         self.input_dims: dict[str, int] = {m: int(d) for m, d in card["input_dims"].items()}
-        self.model_id = "unsaved"
-        """``<folder>@<12 hex digits>``: the folder's name and a hash of its model files (:func:`model_id`)."""
+        self.source: tuple[Path, str] | None = None
+        """The folder (and checkpoint) it was loaded from; None for a model built in memory."""
+        self._model_id: str | None = None
+
+    @property
+    def model_id(self) -> str:
+        """``<folder>@<12 hex digits>``: the folder's name and a hash of its model files
+        (:func:`model_folder_id`), computed on first use (an ensemble's members never need theirs);
+        ``unsaved`` for a model built in memory."""
+        if self._model_id is None:
+            self._model_id = model_folder_id(*self.source) if self.source is not None else "unsaved"
+        return self._model_id
 
     @property
     def identity(self) -> dict:
@@ -131,7 +141,7 @@ class Recognizer:
         if (run_dir / ENSEMBLE_FILE).is_file():
             return cls._load_ensemble(run_dir, device)
         card = read_json(run_dir / "model.json")
-        payload = _read_model(run_dir, checkpoint)
+        payload = read_model(run_dir, checkpoint)
         config = from_dict(Config, payload["config"])
         model = build_system(config, card["input_dims"], len(card["labels"]), card["multi_label"])
         weights = payload["model"]
@@ -140,7 +150,7 @@ class Recognizer:
         model.load_state_dict(weights)  # float16 weights of an exported model are cast on copy
         model.temperature = float(card.get("temperature", 1.0))  # fitted on validation after training
         recognizer = cls(model, card, config, device)
-        recognizer.model_id = model_id(run_dir, checkpoint)
+        recognizer.source = (run_dir, checkpoint)
         return recognizer
 
     @classmethod
@@ -163,7 +173,7 @@ class Recognizer:
         model = Ensemble([m.model for m in members])
         model.temperature = float(card.get("temperature", 1.0))  # of the average, fitted on validation at export
         recognizer = cls(model, card, first.config, device)
-        recognizer.model_id = model_id(folder)
+        recognizer.source = (folder, "best")
         return recognizer
 
     # -- predicting ---------------------------------------------------------------------------
@@ -332,6 +342,7 @@ class Recognizer:
         """
         from xmer.features import get_extractor
         from xmer.features.media import choose_extractors
+        from xmer.features.text import text_precision
 
         chosen = choose_extractors(self.media_extractors())
         if "text" not in chosen or "text" not in self.input_dims:
@@ -339,7 +350,7 @@ class Recognizer:
         extractor = get_extractor(chosen["text"])
         try:
             texts = [str(t) for t in texts]
-            with _text_precision(bf16):  # one text at a time, as predict_media reads it: the same numbers
+            with text_precision(bf16):  # one text at a time, as predict_media reads it: the same numbers
                 arrays = [extractor(t) for t in texts]
         except DataError as error:
             raise NothingToRead(f"no usable modality in the input (text: {error})") from None
@@ -407,16 +418,7 @@ class Recognizer:
         )
 
 
-def _text_precision(bf16: bool):
-    """bfloat16 autocast for the text front-end when asked for and the CPU computes it natively."""
-    import contextlib
-
-    from xmer.features.text import bf16_native
-
-    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 and bf16_native() else contextlib.nullcontext()
-
-
-def model_id(folder: Path, checkpoint: str = "best") -> str:
+def model_folder_id(folder: Path, checkpoint: str = "best") -> str:
     """``<folder name>@<first 12 hex digits of a sha256>`` over the files that make the model's
     predictions (``model.json``, ``ensemble.json``, the weights, the members' and ONNX graphs' own):
     two folders with the same id predict the same. A run folder's checkpoint stands for its weights."""

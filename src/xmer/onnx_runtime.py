@@ -16,7 +16,7 @@ import torch
 
 from xmer.data.contract import Batch
 from xmer.errors import ConfigError, DataError
-from xmer.inference import DEFAULT_MODEL, Recognizer, model_id
+from xmer.inference import DEFAULT_MODEL, Recognizer
 from xmer.modalities import MODALITIES
 from xmer.export.onnx import INSTALL_HINT, MANIFEST, ONNX_DIR, subset_name
 from xmer.io import read_json
@@ -52,7 +52,7 @@ class OnnxRecognizer(Recognizer):
         if self.manifest.get("labels") != self.labels or self.manifest.get("input_dims") != self.input_dims:
             raise DataError(f"{manifest_path} was exported from another model than {self.model_dir / 'model.json'}; re-export")
         self.threads = threads
-        self.model_id = model_id(self.model_dir)
+        self.source, self._model_id = (self.model_dir, "best"), None
         self._sessions: dict[str, object] = {}
         self._lock = threading.Lock()  # guards opening sessions only; running them is thread-safe
 

@@ -47,7 +47,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
         return compute_metrics(y_true, scores, labels, data.multi_label)
 
     metrics = run()
-    single = not getattr(recognizer.model, "is_ensemble", False)  # an ensemble scores as a whole: no left-out or translator diagnostics
+    single = not recognizer.model.is_ensemble  # an ensemble scores as a whole: no left-out or translator diagnostics
     if recognizer.model.temperature != 1.0:  # the same model before calibration, for the ECE it had
         temperature, recognizer.model.temperature = recognizer.model.temperature, 1.0
         metrics["ece_uncalibrated"] = run().get("ece")

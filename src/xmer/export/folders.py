@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from xmer.errors import DataError
-from xmer.inference import ENSEMBLE_FILE, WEIGHTS_FILE, Recognizer, _read_model
+from xmer.inference import ENSEMBLE_FILE, WEIGHTS_FILE, Recognizer, read_model
 from xmer.io import read_json
 
 
@@ -40,13 +40,13 @@ def export_model(run_dir: str | Path, out_dir: str | Path, overwrite: bool = Fal
     if (run_dir / ENSEMBLE_FILE).is_file():  # an ensemble folder is already in this format: copied as it is
         import shutil
 
-        Recognizer._load_ensemble(run_dir, "cpu")  # a broken one is refused before anything is written
+        Recognizer.load(run_dir)  # an ensemble folder: a broken one is refused before anything is written
         with building(out_dir, overwrite=overwrite, kind="export") as tmp:
             for item in run_dir.iterdir():
                 if item.name != "onnx":  # graphs are made afresh by --onnx, from these weights
                     (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
         return out_dir
-    payload = _read_model(run_dir, "best")
+    payload = read_model(run_dir, "best")
     weights = {k: (v.half() if v.is_floating_point() else v) for k, v in payload["model"].items()
                if not k.startswith("discriminators.")}
     card = read_json(run_dir / "model.json")
@@ -99,7 +99,7 @@ def export_ensemble(run_dirs: list[str | Path], out_dir: str | Path, overwrite: 
         (tmp / CARD_FILE).write_text(first_card + f"\n\n## Ensemble\n\nThis model averages the calibrated probabilities of "
                                      f"{len(names)} members (`members/`), runs {', '.join(card['ensemble']['runs'])}; "
                                      f"the card above is the first member's.\n")
-        ensemble = Recognizer._load_ensemble(tmp, "cpu")  # members of one configuration, or a clear error before anything is kept
+        ensemble = Recognizer.load(tmp)  # an ensemble folder now: members of one configuration, or a clear error before anything is kept
         calibration = _calibrate(ensemble, calibration_data) if calibrate else {}
         if calibration:
             write_json(tmp / "model.json", {**card, **calibration})

@@ -97,8 +97,9 @@ class Extractor:
 
     def many(self, sources: list, bf16: bool = False) -> list[np.ndarray]:
         """``[self(s) for s in sources]``; an extractor whose model runs faster on a batch overrides
-        it (the server batches concurrent requests through it). Each result must equal what
-        ``self(s)`` gives, up to float rounding: an input's features never depend on the others.
+        it, for reading many inputs at once (a corpus in a benchmark). Each result must equal what
+        ``self(s)`` gives, up to float rounding. Predictions do not use it: they read one input at a
+        time, so that an answer never depends, even in its last digit, on what came with it.
         ``bf16`` asks for bfloat16 arithmetic where the extractor offers it (others ignore it).
 
         Raises:

@@ -127,11 +127,8 @@ class Transcriber:
 
     Args:
         vad: drop non-speech with the Silero voice-activity detector before decoding.
-        min_logprob, max_compression: utterances whose mean token log-probability is lower, or
-            whose text compresses better (a phrase repeated: Whisper looping), are dropped, and so
-            are those Whisper itself thinks may not be speech (no-speech probability over 0.4 with
-            a mean log-probability under -0.5). English-only tiny.en on other languages gives
-            fluent nonsense; these rules drop most of it (see :meth:`confident`).
+        rule: when words are understood (:class:`Rule`): :meth:`transcribe` leaves out the
+            segments it would drop, one by one; :meth:`hear` judges a whole transcript with it.
         max_pause: an utterance is cut in two where its words pause longer than this (seconds).
 
     Times come from Whisper's word time stamps (cross-attention alignment): an utterance runs from
@@ -140,19 +137,18 @@ class Transcriber:
     end of that silence (seen here: a sentence ending at 15.6 s stamped 20.5 s).
     """
 
-    def __init__(self, vad: bool = True, min_logprob: float = -0.7, max_compression: float = 2.4, max_pause: float = 1.0):
+    def __init__(self, vad: bool = True, rule: Rule = Rule(), max_pause: float = 1.0):
         self.model = whisper_model()  # shared with the whisper speech front-end: loaded once per process
-        self.vad = vad
-        self.min_logprob, self.max_compression, self.max_pause = min_logprob, max_compression, max_pause
+        self.vad, self.rule, self.max_pause = vad, rule, max_pause
         self.lock = threading.Lock()  # one decoding at a time per model (the server may call from threads)
 
     def hear(self, wave: np.ndarray) -> Heard:
         """16 kHz mono float32 (N,) -> its transcript with :func:`judge`'s decision on it."""
-        return judge(self.transcribe(wave, filtered=False))
+        return judge(self.transcribe(wave, filtered=False), self.rule)
 
     def transcribe(self, wave: np.ndarray, offset: float = 0.0, filtered: bool = True) -> list[Utterance]:
         """16 kHz mono float32 (N,) -> utterances in time order, ``offset`` seconds added to their times.
-        ``filtered``: leave out the segments :meth:`confident` refuses (else :func:`judge` decides on the whole)."""
+        ``filtered``: leave out each segment the rule would drop (else :func:`judge` decides on the whole)."""
         wave = np.ascontiguousarray(wave, dtype=np.float32).reshape(-1)
         if wave.size < SAMPLE_RATE // 10:
             return []
@@ -161,18 +157,12 @@ class Transcriber:
                                                 condition_on_previous_text=False, word_timestamps=True)
             out = []
             for s in segments:  # a generator: decoding happens while it is read
-                if s.text.strip() and (self.confident(s) or not filtered):
-                    out += _split_at_pauses(s, offset, self.max_pause)
+                if not s.text.strip():
+                    continue
+                pieces = _split_at_pauses(s, offset, self.max_pause)
+                if not filtered or judge(pieces, self.rule).decision != DROP:  # the pieces share the segment's confidence
+                    out += pieces
         return out
-
-    def confident(self, segment) -> bool:
-        """Whether to keep one of faster-whisper's segments. Set by looking at a few clips: on
-        URDU's Urdu talk-show speech every transcription is nonsense, mostly with a mean
-        log-probability under -0.7; on espeak-ng's and RAVDESS's English it is -0.3 to -0.55 with
-        no-speech probabilities under 0.1. Checked on 40 random clips of each (seed 0): the rules
-        keep words for 1 of 40 URDU clips and for 40 of 40 RAVDESS clips (39 with "door" in them)."""
-        return (segment.avg_logprob >= self.min_logprob and segment.compression_ratio <= self.max_compression
-                and not (segment.no_speech_prob > 0.4 and segment.avg_logprob < -0.5))
 
     def transcribe_stream(self, blocks: Iterable[np.ndarray], carry_limit_s: float = 30.0, filtered: bool = True) -> Iterator[Utterance]:
         """Transcribe a waveform given as consecutive 16 kHz mono blocks, yielding utterances as they are final.

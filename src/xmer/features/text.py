@@ -247,6 +247,16 @@ class GloVe(Extractor):
 # MiniLM
 
 
+def text_precision(bf16: bool):
+    """A context for running the text front-end: bfloat16 autocast when ``bf16`` is asked for and
+    the CPU computes it natively (:func:`bf16_native`), else float32 as it is."""
+    import contextlib
+
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 and bf16_native() else contextlib.nullcontext()
+
+
 def bf16_native() -> bool:
     """Whether this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX); where it
     does not, bfloat16 would be emulated and slower than float32."""
@@ -316,7 +326,7 @@ class MiniLM(Extractor):
         import torch
 
         if bf16 and bf16_native():
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with text_precision(bf16):
                 return self.many(sources, batch_size=batch_size)
 
         texts = [as_transcript(source) for source in sources]
