@@ -24,6 +24,13 @@ leaves corpora out of the adapter itself)::
     TEXT=minilm_sentence SKIP_TRAIN=1 recipes/default_model.sh ../shared/data data/default_sentence
     python benchmarks/loco.py --work data/default_sentence [--json out.json]
 
+Speech front-ends can be compared with ``--speech whisper egemaps both``: ``egemaps`` is the 88
+eGeMAPSv02 functionals of openSMILE per clip, ``both`` the two vectors side by side (856 values). The
+functionals are computed from each clip's audio file on the first run and kept in ``--cache``
+(default ``data/loco_cache``; 400-4,500 clips per corpus, about 20 clips a second on one core)::
+
+    python benchmarks/loco.py --work data/default --only speech --speech both --normalise none corpus speaker
+
 It prints one Markdown table per modality and ends with ``loco_speech_min_x_chance=<x>
 loco_text_min_x_chance=<y>`` (the worst left-out corpus's accuracy as a multiple of its chance rate).
 """
@@ -46,10 +53,43 @@ TEXT = (("goemotions",), ("meld", "emorynlp"), ("semeval2018-ec",), ("xed",), ("
 """Corpora left out in turn; a group is left out together (MELD and EmoryNLP are transcripts of one TV show)."""
 
 
-def vectors(root: Path, modality: str, splits=("train", "valid", "test")) -> dict[str, tuple[np.ndarray, np.ndarray, list]]:
+def egemaps_functionals(root: Path, cache: Path) -> dict[str, np.ndarray]:
+    """Record id -> the 88 eGeMAPSv02 functionals of its audio file, for every record of a prepared
+    dataset that has one; computed once and kept in ``cache/<dataset>.npz``."""
+    import warnings
+
+    import opensmile
+
+    from xmer.features.audio import load_audio
+
+    path = cache / f"{root.name}.npz"
+    if not path.is_file():
+        smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+        ids, rows = [], []
+        for r in PreparedDataset.open(root).records:
+            if not r.get("media", {}).get("audio"):
+                continue
+            wave = np.clip(load_audio(r["media"]["audio"]), -1.0, 32767 / 32768).astype(np.float32)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "Segment too short"
+                row = smile.process_signal(wave, 16_000).to_numpy(np.float32)[0]
+            if np.isfinite(row).all():
+                ids.append(r["id"])
+                rows.append(row)
+        cache.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".tmp"), "wb") as f:
+            np.savez(f, ids=np.asarray(ids), X=np.stack(rows))
+        path.with_suffix(".tmp").replace(path)
+    saved = np.load(path)
+    return dict(zip(saved["ids"].tolist(), saved["X"]))
+
+
+def vectors(root: Path, modality: str, splits=("train", "valid", "test"), speech: str = "whisper",
+            cache: Path = Path("data/loco_cache")) -> dict[str, tuple[np.ndarray, np.ndarray, list]]:
     """split -> (X (N, D), y (N,) Ekman-7 indices, item keys (N,)) of one prepared Ekman-7 dataset's
     one-step features; the keys (:mod:`xmer.data.overlap`; None where a record has none) let the
-    training corpora drop the items of the corpus left out."""
+    training corpora drop the items of the corpus left out. ``speech``: ``whisper`` (the stored
+    features), ``egemaps`` (eGeMAPS functionals) or ``both`` (side by side)."""
     from xmer.data.overlap import keyed
 
     data = PreparedDataset.open(root)
@@ -61,11 +101,15 @@ def vectors(root: Path, modality: str, splits=("train", "valid", "test")) -> dic
                          "leave-one-out of the adapter is benchmarks/text_adapter_loco.py, and this probe needs "
                          "minilm_sentence features: TEXT=minilm_sentence SKIP_TRAIN=1 recipes/default_model.sh ../shared/data DIR, "
                          "then --work DIR")
+    functionals = egemaps_functionals(root, cache) if modality == "audio" and speech != "whisper" else None
     out = {}
     for split in splits:
-        records = [r for r in data.split(split) if modality in r["modalities"] and data.store.has(r["id"], modality)]
+        records = [r for r in data.split(split) if modality in r["modalities"] and data.store.has(r["id"], modality)
+                   and (functionals is None or r["id"] in functionals)]
         keys = [k.get(modality) for k in keyed(records, data, modalities=[modality]).keys]
         xs = [data.read_features(r)[modality].mean(0) for r in records]  # one-step features: the vector itself
+        if functionals is not None:
+            xs = [np.concatenate([x, functionals[r["id"]]]) if speech == "both" else functionals[r["id"]] for x, r in zip(xs, records)]
         if xs:
             out[split] = (np.stack(xs), np.asarray([data.encode_label(r) for r in records]), keys,
                           [speaker_of(r) for r in records])
@@ -123,12 +167,13 @@ def cap(x: np.ndarray, y: np.ndarray, most: int, seed: int = 0) -> tuple[np.ndar
     return x[rows], y[rows]
 
 
-def leave_one_out(work: Path, groups: tuple[tuple[str, ...], ...], modality: str, most: int = 5000, normalise: str = "none") -> list[dict]:
+def leave_one_out(work: Path, groups: tuple[tuple[str, ...], ...], modality: str, most: int = 5000, normalise: str = "none",
+                  speech: str = "whisper", cache: Path = Path("data/loco_cache")) -> list[dict]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     found = {g: [c for c in g if (work / c / "dataset.json").is_file()] for g in groups}
-    data = normalised({c: vectors(work / c, modality) for g in found.values() for c in g}, normalise)
+    data = normalised({c: vectors(work / c, modality, speech=speech, cache=cache) for g in found.values() for c in g}, normalise)
     rows = []
     for group, corpora in found.items():
         if not corpora:
@@ -163,7 +208,7 @@ def leave_one_out(work: Path, groups: tuple[tuple[str, ...], ...], modality: str
         called_neutral = [(pred[y_test == k] == EKMAN7.labels.index("neutral")).mean() for k in classes
                           if EKMAN7.labels[k] != "neutral"] if EKMAN7.labels.index("neutral") in classes else []
         rows.append({
-            "left_out": left, "normalise": normalise,
+            "left_out": left, "normalise": normalise, "front_end": speech if modality == "audio" else "minilm_sentence",
             "neutral_called": float(np.mean(called_neutral)) if called_neutral else None, "n": int(len(y_test)), "classes": [EKMAN7.labels[k] for k in classes],
             "trained_on": others, "C": c, "accuracy": acc, "unweighted_accuracy": ua,
             "chance": 1 / len(classes), "majority": majority, "x_chance": acc * len(classes),
@@ -189,16 +234,20 @@ def main() -> None:
     parser.add_argument("--only", choices=("speech", "text"), help="one modality only")
     parser.add_argument("--normalise", choices=("none", "corpus", "speaker", *CLIP), nargs="+", default=["none"],
                         help="speech: standardise each corpus's vectors on its own (corpus) or each speaker's (speaker) statistics")
+    parser.add_argument("--speech", choices=("whisper", "egemaps", "both"), nargs="+", default=["whisper"],
+                        help="speech front-end: whisper_stats as stored, eGeMAPS functionals, or both side by side")
+    parser.add_argument("--cache", default="data/loco_cache", help="where eGeMAPS functionals are kept between runs")
     args = parser.parse_args()
     work = Path(args.work)
     started = time.perf_counter()
     speech, text = [], []
     if args.only != "text":
-        for how in args.normalise:
-            rows = leave_one_out(work, SPEECH, "audio", args.most, how)
-            speech += rows
-            print(table(rows, f"Speech ({how} normalisation), leave one corpus out"), flush=True)
-            print()
+        for front_end in args.speech:
+            for how in args.normalise:
+                rows = leave_one_out(work, SPEECH, "audio", args.most, how, front_end, Path(args.cache))
+                speech += rows
+                print(table(rows, f"Speech ({front_end}, {how} normalisation), leave one corpus out"), flush=True)
+                print()
     if args.only != "speech":
         text = leave_one_out(work, TEXT, "text", args.most)
         print(table(text, "Text (minilm_sentence), leave one corpus out"))

@@ -167,6 +167,12 @@ def test_analyze_a_video_with_speech_and_a_stretch_without_a_face(speech_clip, t
     assert len(rows) == len(segments) and set(timeline["labels"]) <= set(rows[0])
     image = matplotlib.image.imread(out / "timeline.png")
     assert image.shape[0] > 200 and image.shape[1] > 600
+    from xmer.analysis.report import COLOURS
+
+    rgb = (image[..., :3] * 255).round().astype(int).reshape(-1, 3)
+    for label in {first["prediction"], second["prediction"]}:  # their bars are drawn, in their label's colour
+        colour = [int(COLOURS[label][i : i + 2], 16) for i in (1, 3, 5)]
+        assert (np.abs(rgb - colour).sum(1) <= 6).sum() > 100, label
     summary = (out / "summary.md").read_text()
     assert "Dominant emotion" in summary and "share of time" in summary
 
@@ -380,3 +386,53 @@ def test_the_summary_lists_changes_of_the_predicted_emotion_only():
     assert "- 0:02.0: happy → sad" in text and "happy → happy" not in text
     calm = summary(Timeline(source="clip.mp4", duration=2.0, labels=["happy", "sad"], segments=segments[:2]))
     assert "Strongest changes" not in calm
+
+
+def test_an_analysis_runs_on_half_the_threads_and_gives_them_back():
+    import torch
+    from xmer.analysis.run import _threads_per_pass, analyze_media
+
+    assert analyze_media.__wrapped__  # the audio and video passes share the cores
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert _threads_per_pass(torch.get_num_threads)() == 1 and torch.get_num_threads() == 2
+        with pytest.raises(ZeroDivisionError):
+            _threads_per_pass(lambda: 1 / 0)()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+@needs_speech
+def test_voice_and_words_read_beside_the_video_pass_equal_those_read_after_it(speech_clip, monkeypatch):
+    import threading
+
+    from xmer.analysis import run
+    from xmer.inference import Recognizer
+
+    clip, *_ = speech_clip
+    recognizer = Recognizer.load(None)
+    audio_side, video_pass = run._audio_side, run._video_pass
+    finished, read_early = threading.Event(), []
+
+    def audio_first(*args, **kwargs):  # the audio side reads every segment before the video pass starts
+        try:
+            return audio_side(*args, **kwargs)
+        finally:
+            read_early.append(len(args[3].ready))
+            finished.set()
+
+    def video_after(*args, **kwargs):
+        finished.wait(120)
+        return video_pass(*args, **kwargs)
+
+    monkeypatch.setattr(run, "_audio_side", audio_first)
+    monkeypatch.setattr(run, "_video_pass", video_after)
+    early = recognizer.analyze(clip)
+    monkeypatch.setattr(run, "_audio_side", lambda *args, **kwargs: audio_first(*args, **{**kwargs, "ahead": 0}))
+    finished.clear()
+    late = recognizer.analyze(clip)
+    assert read_early == [len(early.segments), 0]
+    assert [s.probabilities for s in early.segments] == [s.probabilities for s in late.segments]
+    assert [s.observed for s in early.segments] == [s.observed for s in late.segments]

@@ -215,3 +215,26 @@ def test_texts_of_any_evaluation_split_or_corpus_left_out_are_held_out_of_traini
     write_manifest(root / "manifest.jsonl", records)
     assert held_out_texts([root]) == {text_key(long["valid"]), text_key(long["test"].upper())}
     assert held_out_texts([root], ("train", "valid", "test")) == {text_key(t) for t in long.values()}  # a corpus left out
+
+
+def test_a_bert_checkpoint_without_a_layer_is_refused_not_run_on_unset_weights(tmp_path):
+    """xmer's BERT leaves its weights unset until the checkpoint's replace them: a checkpoint that
+    lacks some is refused by name."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from xmer.errors import ConfigError
+    from xmer.features.bert import BertConfig
+
+    config = {"vocab_size": 50, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "intermediate_size": 16, "max_position_embeddings": 16}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    shapes = {k: v.shape for k, v in Bert(BertConfig(**config)).state_dict().items()}
+    weights = {k: torch.randn(shape) for k, shape in shapes.items()}
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    assert Bert.load(tmp_path)(torch.tensor([[1, 2, 3]])).last_hidden_state.isfinite().all()
+    del weights["encoder.layer.0.intermediate.dense.weight"]
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ConfigError, match="intermediate.dense.weight"):
+        Bert.load(tmp_path)

@@ -17,7 +17,9 @@ Every file is written atomically; nothing else in the folder is touched.
 from __future__ import annotations
 
 import csv
+import importlib
 import io
+import threading
 import textwrap
 from pathlib import Path
 
@@ -31,6 +33,12 @@ COLOURS = {"angry": "#d62728", "anger": "#d62728", "disgust": "#8c8c2a", "fear":
            "joy": "#f2c12e", "sad": "#1f77b4", "sadness": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#b0b0b0",
            "calm": "#9edae5", "contempt": "#8c564b"}
 """Colours of the usual emotion names in the picture (others take matplotlib's tab10 colours)."""
+
+
+def warm_up() -> None:
+    """Start importing matplotlib in a background thread, so that drawing ``timeline.png`` after an
+    analysis does not wait for the import (it overlaps the analysis, which waits mostly in native code)."""
+    threading.Thread(target=importlib.import_module, args=("matplotlib.figure",), name="xmer-import-matplotlib", daemon=True).start()
 
 
 def write_timeline(timeline: Timeline, out_dir: str | Path) -> list[Path]:
@@ -125,6 +133,7 @@ def _plot(timeline: Timeline, path: Path) -> None:
     # matplotlib's object interface, never pyplot: pyplot keeps global state, and timelines are drawn
     # from several threads at once (the server's media threads).
     import matplotlib
+    from matplotlib.collections import PolyCollection
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
@@ -137,15 +146,17 @@ def _plot(timeline: Timeline, path: Path) -> None:
     axes = fig.subplots(2 * len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": [3, 1.8] * len(panels)})
     for k, (name, segments) in enumerate(panels.items()):
         ax, words = axes[2 * k, 0], axes[2 * k + 1, 0]
+        predicted = [s for s in segments if s.probabilities]
         for s in segments:
             if not s.probabilities:
                 ax.axvspan(s.start, s.end, facecolor="white", edgecolor="0.7", hatch="//", linewidth=0)
-                continue
-            bottom = 0.0
-            for label, colour in zip(labels, colours):
-                p = s.probabilities[label]
-                ax.bar(s.start, p, width=s.end - s.start, bottom=bottom, align="edge", color=colour, linewidth=0)
-                bottom += p
+        bottom = [0.0] * len(predicted)
+        for label, colour in zip(labels, colours):  # one stacked bar a segment: a collection per label (a patch per bar is slow)
+            top = [b + s.probabilities[label] for b, s in zip(bottom, predicted)]
+            ax.add_collection(PolyCollection([[(s.start, b), (s.start, t), (s.end, t), (s.end, b)] for s, b, t in zip(predicted, bottom, top)],
+                                             facecolors=colour, linewidths=0))
+            bottom = top
+        for s in predicted:
             inches = (s.end - s.start) / max(timeline.duration, 1e-6) * width * 0.8
             if inches >= 0.1:  # the label above the bar, turned upright where it is wider than the segment
                 ax.text((s.start + s.end) / 2, 1.02, str(s.prediction), ha="center", va="bottom", fontsize=7,
@@ -167,13 +178,11 @@ def _plot(timeline: Timeline, path: Path) -> None:
             words.spines[spine].set_visible(False)
         # three lanes at the bottom: which modality each segment observed (filled) or imagined (outlined)
         lanes = {"visual": 0.22, "audio": 0.12, "text": 0.02}
-        for s in segments:
-            for m, y in lanes.items():
-                if m in s.observed:
-                    words.add_patch(Rectangle((s.start, y), s.end - s.start, 0.08, color="0.35", linewidth=0))
-                elif m in s.imagined:
-                    words.add_patch(Rectangle((s.start, y), s.end - s.start, 0.08, facecolor="none", edgecolor="0.6",
-                                                  linewidth=0.6, hatch="...."))
+        for m, y in lanes.items():
+            observed = [(s.start, s.end - s.start) for s in segments if m in s.observed]
+            imagined = [(s.start, s.end - s.start) for s in segments if m not in s.observed and m in s.imagined]
+            words.broken_barh(observed, (y, 0.08), color="0.35", linewidth=0)
+            words.broken_barh(imagined, (y, 0.08), facecolor="none", edgecolor="0.6", linewidth=0.6, hatch="....")
         words.set_yticks([y + 0.04 for y in lanes.values()], list(lanes), fontsize=7)
         words.tick_params(axis="y", length=0)
         axis_inches = fig.get_size_inches()[0] * 0.8

@@ -15,7 +15,8 @@ stream, in two passes, so memory stays flat for any length:
 
 Then every segment gets the model's inputs for its context span, each through the model's own
 extractor for its modality: the face embeddings of the followed track, the audio read back from the
-spool, the words of the utterance. It is predicted with all of them (missing ones imagined by the
+spool, the words of the utterance (the voice and words are read by the audio side as soon as it has
+transcribed, while the video pass still runs, when the file says its duration). It is predicted with all of them (missing ones imagined by the
 translators, as always) and with each observed one alone. The main timeline follows the main
 face, the track seen in the most frames, and where it is out of view the face seen most in the
 segment (a face that leaves and comes back is a new track; each segment names the track it used);
@@ -25,7 +26,11 @@ segment (a face that leaves and comes back is a new track; each segment names th
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -62,6 +67,30 @@ class _Faces:
         return emb, np.asarray([self.boxes[track][i] for i in keep], float)
 
 
+def _threads_per_pass(function):
+    """Run ``function`` with half of torch's CPU threads (at least one), restored afterwards.
+
+    The audio and video passes run side by side and each would otherwise ask for every core, and
+    the many small forward passes of a timeline run faster on one thread than on two
+    (docs/speed.md has the figures). Whisper takes its thread count from torch when it is first
+    loaded, so in a fresh process it follows too.
+    """
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(max(1, before // 2))
+        try:
+            return function(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return run
+
+
+@_threads_per_pass
 def analyze_media(
     recognizer,
     path: str | Path,
@@ -118,14 +147,17 @@ def analyze_media(
         else:
             notes.append(f"text: no words, speech transcription is not installed ({SPEECH_HINT})")
     with WaveSpool() as spool, ThreadPoolExecutor(1) as pool:
-        # The audio pass runs in a thread beside the video pass: Whisper (CTranslate2), FFmpeg and
-        # OpenCV release the GIL, so on two cores the two passes overlap.
-        audio_job = pool.submit(_audio_pass, path, spool, transcriber, tick, notes) if use_audio else None
+        # The audio side runs in a thread beside the video pass: Whisper (CTranslate2), FFmpeg and
+        # OpenCV release the GIL, so on two cores the two overlap.
+        video_done = threading.Event()
+        plan = _Plan(info.duration_s, window, hop, cues)
+        audio_job = pool.submit(_audio_side, path, spool, transcriber, plan, extractors, video_done, tick, notes) if use_audio else None
         track_faces, kept_tracks, seen = _Faces(), [], 0.0
         try:
             if use_video:
                 seen = _video_pass(path, extractors["visual"], fps, track_faces, tick, notes)
         finally:
+            video_done.set()
             utterances = audio_job.result() if audio_job is not None else []
         if cues is not None:
             utterances = cues
@@ -136,13 +168,14 @@ def analyze_media(
         kept_tracks = [t for t in sorted(counts, key=lambda t: (track_faces.times[t][0], track_faces.boxes[t][0][0]))
                        if counts[t] >= min_track_frames]
 
-        segments = plan_segments(utterances, duration, window, hop)
+        segments = plan.segments if plan.segments is not None else plan_segments(utterances, duration, window, hop)
         main = max(kept_tracks, key=lambda t: (len(track_faces.times[t]), -t)) if kept_tracks else None
         renumber = {t: i + 1 for i, t in enumerate(kept_tracks)}
         timelines = {None: segments}  # track -> its segments; None: the main face's timeline
         if faces == "all":
             timelines.update({t: [_blank(s) for s in segments] for t in kept_tracks})
-        _predict_segments(recognizer, extractors, spool if use_audio else None, track_faces, timelines, main, kept_tracks, renumber)
+        _predict_segments(recognizer, extractors, spool if use_audio else None, track_faces, timelines, main, kept_tracks, renumber,
+                          plan.ready)
         tracks = [_face_track(track_faces, t, renumber[t], timelines.get(t)) for t in kept_tracks]
     if info.has_video and "visual" not in extractors:
         notes.append("visual: this model takes no faces")
@@ -155,15 +188,15 @@ def analyze_media(
 
 
 def _predict_segments(recognizer, extractors: dict, spool, track_faces: "_Faces", timelines: dict, main, kept_tracks: list,
-                      renumber: dict, at_once: int = 16) -> None:
+                      renumber: dict, ready: dict[int, dict], at_once: int = 16) -> None:
     """Fill every timeline's segments with their predictions, ``at_once`` segments' features at a
     time (memory stays flat): the main timeline follows the main face (else any kept face), a
-    track's own timeline its face only."""
+    track's own timeline its face only. ``ready``: the voice and words of segments already read, by index."""
     segments = timelines[None]
     for i in range(0, len(segments), at_once):
         jobs = []
         for k in range(i, min(i + at_once, len(segments))):
-            inputs = _shared_inputs(extractors, spool, segments[k])
+            inputs = ready.pop(k) if k in ready else _shared_inputs(extractors, spool, segments[k])
             for track, own in timelines.items():
                 followed = [main, *kept_tracks] if track is None else [track]
                 jobs += _jobs(extractors, track_faces, followed, renumber, own[k], inputs)
@@ -175,6 +208,34 @@ def _face_track(track_faces: "_Faces", track, number: int, segments) -> FaceTrac
     times = track_faces.times[track]
     return FaceTrack(number, len(times), round(min(times), 3), round(max(times), 3),
                      [[round(tt, 3), *map(int, b)] for tt, b in zip(times, track_faces.boxes[track])], segments)
+
+
+@dataclass
+class _Plan:
+    """The segments, when the audio side can plan them (the duration is known before the video
+    pass ends), and the voice and words of those it read while the video pass still ran."""
+
+    duration: float | None
+    window: float
+    hop: float
+    cues: list | None
+    segments: list[Segment] | None = None
+    ready: dict[int, dict] = field(default_factory=dict)
+
+
+def _audio_side(path: Path, spool, transcriber, plan: _Plan, extractors: dict, video_done: threading.Event, tick,
+                notes: list[str], ahead: int = 256) -> list:
+    """The audio pass; then, while the video pass still runs, the plan of the segments and the
+    features of their voice and words (of the first ``ahead`` segments at most, so memory stays
+    bounded; the others are read afterwards, the same way). Returns the utterances."""
+    utterances = _audio_pass(path, spool, transcriber, tick, notes)
+    if plan.duration:
+        plan.segments = plan_segments(plan.cues if plan.cues is not None else utterances, plan.duration, plan.window, plan.hop)
+        for k, segment in enumerate(plan.segments[:ahead]):
+            if video_done.is_set():
+                break
+            plan.ready[k] = _shared_inputs(extractors, spool, segment)
+    return utterances
 
 
 def _audio_pass(path: Path, spool, transcriber, tick, notes: list[str]) -> list:
@@ -207,7 +268,8 @@ def _video_pass(path: Path, visual: str, fps: float, store: _Faces, tick, notes:
 
     The whole frame is searched for faces every ``full_search_s`` seconds (so a face coming into
     view is found within that time); in the frames between, each tracked face is searched for
-    around its last box only.
+    around its last box only. The crops are embedded in batches in a second thread, beside the
+    decoding and the search (torch, FFmpeg and OpenCV release the GIL), and stored in frame order.
     """
     from xmer.features.face import FaceDetector, crop_face, read_frames
     from xmer.features.tracking import IoUTracker, iou
@@ -219,33 +281,38 @@ def _video_pass(path: Path, visual: str, fps: float, store: _Faces, tick, notes:
     detector = getattr(extractor, "detector", None) or FaceDetector()
     tracker = IoUTracker(max_gap=max(1.0, 2.5 / fps))
     pending: list[tuple[int, float, tuple, np.ndarray]] = []
+    embedding: deque = deque()  # (crops, their embedding job), oldest first
     last = 0.0
 
-    def flush():
+    def flush(held: int):
+        """Send the pending crops to be embedded; store the oldest results until at most ``held`` batches are out."""
         if pending:
-            vectors = extractor.embed(np.stack([p[3] for p in pending]))  # (B, D)
-            for (track, time, box, _), vector in zip(pending, vectors):
-                store.add(track, time, box, vector)
+            embedding.append((list(pending), embedder.submit(extractor.embed, np.stack([p[3] for p in pending]))))
             pending.clear()
+        while len(embedding) > held:
+            batch, job = embedding.popleft()
+            for (track, time, box, _), vector in zip(batch, job.result()):  # job.result(): (B, D)
+                store.add(track, time, box, vector)
 
     decode_notes: list[str] = []
     full_every = max(1, round(fps * full_search_s))
-    for k, frame in enumerate(read_frames(path, fps=fps, notes=decode_notes)):
-        if k % full_every == 0:
-            boxes = detector.detect_all(frame.grey)
-        else:  # between full searches, each face is looked for only around where it was (several times cheaper)
-            boxes = []
-            for alive in tracker.alive:
-                box = detector.detect_near(frame.grey, alive.box)
-                if box is not None and all(iou(box, other) < 0.5 for other in boxes):
-                    boxes.append(box)
-        for track, box in zip(tracker.update(frame.time, boxes), boxes):
-            pending.append((track, frame.time, box, crop_face(frame.grey, box, margin)))
-        if len(pending) >= 64:
-            flush()
-        tick(max(0.0, frame.time - last))
-        last = max(last, frame.time)
-    flush()
+    with ThreadPoolExecutor(1) as embedder:
+        for k, frame in enumerate(read_frames(path, fps=fps, notes=decode_notes)):
+            if k % full_every == 0:
+                boxes = detector.detect_all(frame.grey)
+            else:  # between full searches, each face is looked for only around where it was (several times cheaper)
+                boxes = []
+                for alive in tracker.alive:
+                    box = detector.detect_near(frame.grey, alive.box)
+                    if box is not None and all(iou(box, other) < 0.5 for other in boxes):
+                        boxes.append(box)
+            for track, box in zip(tracker.update(frame.time, boxes), boxes):
+                pending.append((track, frame.time, box, crop_face(frame.grey, box, margin)))
+            if len(pending) >= 32:
+                flush(held=2)
+            tick(max(0.0, frame.time - last))
+            last = max(last, frame.time)
+        flush(held=0)
     notes.extend(decode_notes)
     return last + 1.0 / fps
 
@@ -315,8 +382,9 @@ def analyze_file(recognizer, path: Path | str, folder: Path, video_out: bool = F
     from xmer.uris import is_uri, local_copy
     from xmer.errors import DataError
     from xmer.features.media import probe
-    from xmer.analysis.report import write_timeline
+    from xmer.analysis.report import warm_up, write_timeline
 
+    warm_up()
     with local_copy(path) as local:
         try:
             timeline = recognizer.analyze(local, progress=progress, **options)

@@ -54,12 +54,26 @@ class States(NamedTuple):
     """(B, T, hidden): the last layer's states."""
 
 
+class Linear(nn.Linear):
+    """A linear layer whose weights a checkpoint always replaces: no random start (it costs start-up time)."""
+
+    def reset_parameters(self) -> None:
+        pass
+
+
+class Embedding(nn.Embedding):
+    """An embedding table whose weights a checkpoint always replaces: no random start."""
+
+    def reset_parameters(self) -> None:
+        pass
+
+
 class Embeddings(nn.Module):
     def __init__(self, c: BertConfig):
         super().__init__()
-        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=0)
-        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
-        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.word_embeddings = Embedding(c.vocab_size, c.hidden_size, padding_idx=0)
+        self.position_embeddings = Embedding(c.max_position_embeddings, c.hidden_size)
+        self.token_type_embeddings = Embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
@@ -73,9 +87,9 @@ class SelfAttention(nn.Module):
     def __init__(self, c: BertConfig):
         super().__init__()
         self.heads, self.dropout = c.num_attention_heads, c.attention_probs_dropout_prob
-        self.query = nn.Linear(c.hidden_size, c.hidden_size)
-        self.key = nn.Linear(c.hidden_size, c.hidden_size)
-        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.query = Linear(c.hidden_size, c.hidden_size)
+        self.key = Linear(c.hidden_size, c.hidden_size)
+        self.value = Linear(c.hidden_size, c.hidden_size)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:  # (B, T, H), (B, 1, 1, T) bool
         b, t, h = x.shape
@@ -93,7 +107,7 @@ class Residual(nn.Module):
 
     def __init__(self, c: BertConfig, inputs: int):
         super().__init__()
-        self.dense = nn.Linear(inputs, c.hidden_size)
+        self.dense = Linear(inputs, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
@@ -114,7 +128,7 @@ class Attention(nn.Module):
 class Intermediate(nn.Module):
     def __init__(self, c: BertConfig):
         super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.dense = Linear(c.hidden_size, c.intermediate_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.gelu(self.dense(x))
