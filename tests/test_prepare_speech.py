@@ -340,3 +340,25 @@ def test_transcribe_without_the_speech_extra_says_how_to_install_it(tmp_path, ne
     with pytest.raises(ConfigError, match=r"--transcribe needs speech transcription: pip install 'xmer\[speech\]'"):
         prepare("nemo", make_nemo(tmp_path / "nEMO"), tmp_path / "out", transcribe=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_transcribe_goes_on_past_a_clip_it_cannot_read_and_names_it(tmp_path, nemo_counts, monkeypatch, capsys):
+    import xmer.features.asr as asr
+    from xmer.features.asr import Utterance, judge
+
+    class Hears:
+        def hear(self, wave):
+            return judge([Utterance(0.0, 0.1, "we waited for the bus", avg_logprob=-0.3)])
+
+    monkeypatch.setattr(asr, "speech_available", lambda: True)
+    monkeypatch.setattr(asr, "get_transcriber", lambda: Hears())
+    raw = make_nemo(tmp_path / "nEMO")
+    broken = sorted((raw / "samples").glob("KS0_*.wav"))[0]
+    broken.write_bytes(b"RIFF....WAVEfmt not really")
+    summary = prepare("nemo", raw, tmp_path / "out", transcribe=True)
+    assert any("8 keep" in n and "1 unreadable" in n for n in summary.notes), summary.notes
+    err = capsys.readouterr().err
+    assert "1 clip(s) could not be read" in err and broken.name in err
+    records = {r["id"]: r for r in opens(tmp_path / "out").records}
+    lost = records[f"nemo-{broken.stem}"]
+    assert lost["modalities"] == ["audio"] and lost["asr"]["decision"] == "drop" and broken.name in lost["asr"]["reason"]

@@ -28,10 +28,14 @@ def transcribe_samples(samples: Sequence, where: str, progress: bool = True) -> 
         where: the corpus, for messages.
         progress: a line on stderr every 100 clips.
 
+    A clip that cannot be read (or holds no sound) gets no text, its decision ``drop`` and the reason
+    in ``asr``; the others are transcribed all the same, and the unreadable ones are counted as
+    ``unreadable`` (not ``drop``) and named on stderr (their audio fails again, by name, when features are extracted).
+
     Raises:
         ConfigError: ``xmer[speech]`` is not installed.
-        DataError: a clip cannot be read (the message names it).
     """
+    from xmer.errors import DataError
     from xmer.features import ModalityAbsent
     from xmer.features.asr import DROP, get_transcriber, speech_available
     from xmer.features.audio import SAMPLE_RATE, load_audio
@@ -42,6 +46,7 @@ def transcribe_samples(samples: Sequence, where: str, progress: bool = True) -> 
         raise ConfigError(f"--transcribe needs speech transcription: {SPEECH_HINT}")
     transcriber = get_transcriber()
     counts: dict[str, int] = {}
+    unreadable: list[str] = []
     speech = [s for s in samples if "audio" in s.modalities and s.media and s.media.get("audio")]
     started = time.perf_counter()
     for done, sample in enumerate(speech, start=1):
@@ -55,9 +60,11 @@ def transcribe_samples(samples: Sequence, where: str, progress: bool = True) -> 
             if span:
                 wave = wave[int(span[0] * SAMPLE_RATE): int(span[1] * SAMPLE_RATE)]
             heard = transcriber.hear(wave)
-        except ModalityAbsent as error:
+        except (ModalityAbsent, DataError) as error:  # one bad clip does not stop the corpus
             heard = None
             extra["asr"] = {"decision": DROP, "weight": 0.0, "reason": str(error)}
+            if isinstance(error, DataError):
+                unreadable.append(f"{sample.id}: {error}")
         if heard is not None:
             extra["asr"] = {"decision": heard.decision, "weight": heard.weight, "reason": heard.reason,
                             "avg_logprob": round(heard.avg_logprob, 3), "no_speech_prob": round(heard.no_speech_prob, 3)}
@@ -65,8 +72,11 @@ def transcribe_samples(samples: Sequence, where: str, progress: bool = True) -> 
                 media["text"] = heard.text
         modalities = tuple(m for m in sample.modalities if m != "text") + (("text",) if "text" in media else ())
         sample.media, sample.extra, sample.modalities = media, extra, modalities
-        decision = extra["asr"]["decision"]
+        decision = "unreadable" if unreadable and unreadable[-1].startswith(f"{sample.id}: ") else extra["asr"]["decision"]
         counts[decision] = counts.get(decision, 0) + 1
         if progress and (done % 100 == 0 or done == len(speech)):
             print(f"{where}: transcribed {done}/{len(speech)} clips ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+    if unreadable:
+        listing = "\n  ".join(unreadable[:10]) + (f"\n  ... and {len(unreadable) - 10} more" if len(unreadable) > 10 else "")
+        print(f"{where}: {len(unreadable)} clip(s) could not be read, so they have no words:\n  {listing}", file=sys.stderr, flush=True)
     return counts
