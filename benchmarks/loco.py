@@ -54,28 +54,23 @@ TEXT = (("goemotions",), ("meld", "emorynlp"), ("semeval2018-ec",), ("xed",), ("
 
 
 def egemaps_functionals(root: Path, cache: Path) -> dict[str, np.ndarray]:
-    """Record id -> the 88 eGeMAPSv02 functionals of its audio file, for every record of a prepared
-    dataset that has one; computed once and kept in ``cache/<dataset>.npz``."""
-    import warnings
-
-    import opensmile
-
-    from xmer.features.audio import load_audio
+    """Record id -> the 88 eGeMAPSv02 functionals of its audio file (the ``egemaps_stats``
+    extractor), for every record of a prepared dataset with a readable one; computed once and kept
+    in ``cache/<dataset>.npz``."""
+    from xmer.errors import DataError
+    from xmer.features import ModalityAbsent, get_extractor
 
     path = cache / f"{root.name}.npz"
     if not path.is_file():
-        smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+        extractor = get_extractor("egemaps_stats")
         ids, rows = [], []
         for r in PreparedDataset.open(root).records:
-            if not r.get("media", {}).get("audio"):
-                continue
-            wave = np.clip(load_audio(r["media"]["audio"]), -1.0, 32767 / 32768).astype(np.float32)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # "Segment too short"
-                row = smile.process_signal(wave, 16_000).to_numpy(np.float32)[0]
-            if np.isfinite(row).all():
-                ids.append(r["id"])
-                rows.append(row)
+            if r.get("media", {}).get("audio"):
+                try:
+                    rows.append(extractor(r["media"]["audio"])[0])
+                    ids.append(r["id"])
+                except (ModalityAbsent, DataError) as error:
+                    print(f"{r['id']}: no functionals ({error})")
         cache.mkdir(parents=True, exist_ok=True)
         with open(path.with_suffix(".tmp"), "wb") as f:
             np.savez(f, ids=np.asarray(ids), X=np.stack(rows))

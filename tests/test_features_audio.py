@@ -260,3 +260,27 @@ def test_whisper_reads_past_its_30_s_window():
     assert states.shape[1] == 384 and 1540 <= states.shape[0] <= 1550  # 50 states a second, all of them
     pooled = get_extractor("whisper_stats")(wave)
     np.testing.assert_allclose(pooled[0, :384], states.mean(0), atol=1e-4)
+
+
+def test_egemaps_functionals_describe_the_whole_clip(tmp_path):
+    path = _espeak(tmp_path, "Kids are talking by the door.")
+    extractor = get_extractor("egemaps_stats")
+    stats = extractor(path)
+    assert stats.shape == (1, 88) and np.isfinite(stats).all()
+    f0 = stats[0, extractor.feature_names.index("F0semitoneFrom27.5Hz_sma3nz_amean")]
+    lld = get_extractor("egemaps_raw")(path)[:, get_extractor("egemaps_raw").feature_names.index("F0semitoneFrom27.5Hz_sma3nz")]
+    assert f0 == pytest.approx(lld[lld > 0].mean(), abs=1.0)  # the mean pitch of the voiced frames
+
+
+def test_whisper_egemaps_is_the_two_side_by_side(tmp_path):
+    try:
+        both = get_extractor("whisper_egemaps")
+    except ConfigError as error:
+        pytest.skip(f"whisper: optional package missing ({error})")
+    path = _espeak(tmp_path, "I cannot believe you did that to me again.")
+    features = both(path)
+    assert features.shape == (1, 856) and both.dim == 856
+    assert np.array_equal(features[:, :768], get_extractor("whisper_stats")(path))
+    assert np.array_equal(features[:, 768:], get_extractor("egemaps_stats")(path))
+    with pytest.raises(ModalityAbsent):
+        both(np.zeros(16_000, np.float32))  # silence: no voice to read

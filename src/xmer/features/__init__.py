@@ -129,6 +129,7 @@ EXTRACTORS: dict[str, Entry] = {
     "logmel64": Entry("audio", "xmer.features.audio:LogMel", "64 log-mel filterbanks, 25 ms / 10 ms, per-utterance normalised", {"n_mels": 64}),
     "egemaps": Entry("audio", "xmer.features.audio:EGeMAPS", "25 eGeMAPSv02 low-level descriptors (openSMILE), 10 ms hop, per-utterance normalised"),
     "egemaps_raw": Entry("audio", "xmer.features.audio:EGeMAPS", "25 eGeMAPSv02 low-level descriptors as openSMILE gives them", {"normalize": False}),
+    "egemaps_stats": Entry("audio", "xmer.features.audio:EGeMAPS", "the 88 eGeMAPSv02 functionals of the clip (openSMILE; one step)", {"functionals": True}),
     "fer": Entry("visual", "xmer.features.visual:FerExtractor", "largest face per frame (Haar, 8 fps) -> FER2013 CNN 128-d embedding"),
     "glove": Entry("text", "xmer.features.text:GloVe", "GloVe 6B 50-d word vectors (+1 out-of-vocabulary flag)"),
     "minilm": Entry("text", "xmer.features.text:MiniLM", "all-MiniLM-L6-v2 token states (384-d), offline"),
@@ -136,6 +137,7 @@ EXTRACTORS: dict[str, Entry] = {
     "minilm_emotion": Entry("text", "xmer.features.text:MiniLMEmotion", "all-MiniLM-L6-v2 with xmer's emotion adapter (LoRA, trained on the Ekman-7 text corpora) merged in; sentence embedding, one 384-d step, offline"),
     "whisper": Entry("audio", "xmer.features.whisper:WhisperStates", "Whisper tiny.en encoder states over the clip's own length (384-d, 20 ms), offline"),
     "whisper_stats": Entry("audio", "xmer.features.whisper:WhisperStates", "mean and std over time of Whisper tiny.en encoder states (one 768-d step per clip), offline", {"pooled": True}),
+    "whisper_egemaps": Entry("audio", "xmer.features.whisper:WhisperEGeMAPS", "whisper_stats and egemaps_stats side by side (one 856-d step per clip), offline"),
 }
 """Extractor name -> :class:`Entry`. The CLI's choices, ``get_extractor`` and the tests read this."""
 

@@ -17,6 +17,9 @@ Extractors (all with a 10 ms hop, so T = about 100 steps per second):
   27.5 Hz), jitter, shimmer, HNR, H1-H2, H1-A3, F1-F3 frequency, bandwidth and level.
   ``egemaps_raw`` gives the descriptors as openSMILE does (their scales differ by up to four orders
   of magnitude and unvoiced frames hold 0 or -201 in the voicing-dependent ones).
+- ``egemaps_stats``: the 88 eGeMAPSv02 functionals of the whole clip, one step, as openSMILE gives
+  them (the standard eGeMAPS parameter set of the paper; a model standardises them with its training
+  statistics).
 
 Normalisation (``logmel``, ``logmel64``, ``egemaps``): each feature dimension is standardised over
 the steps of its own utterance (per-utterance mean and variance normalisation, CMVN). Why: xmer
@@ -196,26 +199,29 @@ class LogMel(AudioExtractor):
 
 
 class EGeMAPS(AudioExtractor):
-    """The 25 eGeMAPSv02 low-level descriptors from openSMILE, 10 ms hop; (T, 25)."""
+    """The 25 eGeMAPSv02 low-level descriptors from openSMILE, 10 ms hop; (T, 25). With
+    ``functionals``: the 88 eGeMAPSv02 functionals of the clip (means, spreads, percentiles and
+    slopes of those descriptors, rates of voiced segments), one step; (1, 88)."""
 
     name = "egemaps"
     version = "1"
     dim = 25
 
-    def __init__(self, normalize: bool = True):
+    def __init__(self, normalize: bool = True, functionals: bool = False):
         try:
             import opensmile
         except ImportError:
             raise ConfigError(f"the egemaps extractor needs the 'opensmile' package; install it with: {INSTALL_HINT}") from None
         super().__init__()
-        self.normalize = normalize
+        self.normalize, self.functionals = normalize and not functionals, functionals
+        self.dim, self.pooled = (88, True) if functionals else (25, False)
         self._smile = opensmile.Smile(
             feature_set=opensmile.FeatureSet.eGeMAPSv02,
-            feature_level=opensmile.FeatureLevel.LowLevelDescriptors,
+            feature_level=opensmile.FeatureLevel.Functionals if functionals else opensmile.FeatureLevel.LowLevelDescriptors,
         )
         self.feature_names = tuple(self._smile.feature_names)
         if len(self.feature_names) != self.dim:
-            raise ConfigError(f"egemaps: openSMILE gave {len(self.feature_names)} descriptors, expected {self.dim}")
+            raise ConfigError(f"egemaps: openSMILE gave {len(self.feature_names)} features, expected {self.dim}")
 
     def features(self, wave: np.ndarray) -> np.ndarray:
         # openSMILE converts to int16 by multiplying by 32768: keep the peak inside that range.
