@@ -295,3 +295,33 @@ def test_ray_analysis_equals_the_local_run_and_resumes(ray_instance, media, tmp_
     again = capsys.readouterr()
     assert "2 file(s) already analysed" in again.err and again.out == ""  # only the broken file is tried again
     assert (tmp_path / "ray" / "face.mp4" / "timeline.json").stat().st_mtime_ns == before
+
+
+class _DiesOn:
+    """A worker that dies, as one whose decoder crashes would, on every batch holding the item "boom"."""
+
+    def __init__(self, **_):
+        pass
+
+    def __call__(self, batch: dict) -> dict:
+        if "boom" in [str(item) for item in batch["item"]]:
+            os._exit(1)
+        return {"index": batch["index"], "line": batch["item"]}
+
+
+def test_an_item_that_kills_every_worker_stops_the_job_and_says_where(ray_instance):
+    from ray import cloudpickle
+
+    from xmer.scaling.ray_jobs import RayOptions, _in_order
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    payloads = [f"item{i}" for i in range(6)] + ["boom"] + [f"item{i}" for i in range(7, 10)]
+    delivered = []
+    started = time.time()
+    with pytest.raises(DataError, match=r"workers kept dying on a batch at or after item .*--resume") as stopped:
+        for line in _in_order(ray_instance, payloads, _DiesOn, {}, RayOptions(workers=1), 2, "test", "item", False):
+            delivered.append(line)
+    assert time.time() - started < 120  # no endless restarts
+    done = len(delivered)
+    assert delivered == payloads[:done] and done <= 6  # in order, up to the bad item at most
+    assert f"stopped after {done} of 10 items" in str(stopped.value) and f"at or after item {done + 1}" in str(stopped.value)

@@ -11,9 +11,12 @@ there: predictions through :class:`~xmer.batch.BatchOutput` (appended as they co
 complete, ``--resume`` skips what is there), analyses by the workers themselves into the output
 folder, which must be on storage every node reaches.
 
-A worker that dies is restarted and its unfinished batches are retried by Ray (Ray Data creates its
-actors with ``max_restarts=-1`` and ``max_task_retries=-1``); since only the driver writes lines, a
-retried batch is never written twice. Ray is imported inside the functions that
+A worker that dies is restarted and its unfinished batches are retried by Ray (Ray Data restarts
+its actors without limit); since only the driver writes lines, a retried batch is never written
+twice. A batch is retried at most :data:`BATCH_RETRIES` times: an item that kills every worker that
+reads it (a decoder that crashes on it, a file too large for the worker's memory) stops the job
+with an error that says from which item, instead of restarting workers for ever; the lines before
+it are kept for ``--resume``. Ray is imported inside the functions that
 need it: ``pip install 'xmer[ray]'``.
 """
 
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
     from xmer.batch import BatchCounts
 
 INSTALL_HINT = "pip install 'xmer[ray]'"
+
+BATCH_RETRIES = 3
+"""How many times a batch whose worker died is given to a new worker before the job stops."""
 
 BATCHES_PER_WORKER = 4
 """A job is cut into at least this many batches per worker (at most ``TEXT_BATCH`` items each), so
@@ -305,7 +311,7 @@ def _in_order(ray, payloads: list[str], worker: type, constructor: dict, options
     dataset.context.enable_progress_bars = False  # the bar below counts items
     dataset = dataset.map_batches(worker, batch_size=size, batch_format="numpy", fn_constructor_kwargs=constructor,
                                   compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=options.cpus_per_worker,
-                                  num_gpus=options.gpus_per_worker or None)
+                                  num_gpus=options.gpus_per_worker or None, max_task_retries=BATCH_RETRIES)
     waiting: dict[int, str] = {}
     following = 0
     with tqdm(total=len(payloads), desc=f"{desc} (ray, {workers} workers)", unit=unit, file=sys.stderr,
@@ -327,12 +333,17 @@ def _in_order(ray, payloads: list[str], worker: type, constructor: dict, options
 def _explained(error: BaseException, done: int, total: int) -> XmerError:
     """An XmerError raised in a worker (a missing library: ConfigError) as it is, else a DataError
     saying that the job stopped and how to go on."""
-    seen, cause = set(), error
+    seen, cause, kinds = set(), error, set()
     while cause is not None and id(cause) not in seen:
         if isinstance(cause, XmerError):
             return cause
         seen.add(id(cause))
+        kinds.update(c.__name__ for c in type(cause).__mro__)
         cause = getattr(cause, "cause", None) or cause.__cause__
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return DataError(f"the Ray job stopped after {done} of {total} items ({type(error).__name__}: {first}); "
+    died = bool(kinds & {"RayActorError", "ActorDiedError", "ActorUnavailableError"})
+    hint = (f"; workers kept dying on a batch at or after item {done + 1} (each batch is retried {BATCH_RETRIES} times): "
+            "an item there may crash the worker that reads it (a decoder fault, too little memory), try those items alone"
+            if died else "")
+    return DataError(f"the Ray job stopped after {done} of {total} items ({type(error).__name__}: {first}){hint}; "
                      f"what was written is kept: run the same command with --resume to go on")
