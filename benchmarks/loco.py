@@ -134,8 +134,10 @@ CLIP = {
 
 def normalised(data: dict, how: str) -> dict:
     """Each corpus's vectors standardised on its own statistics (``corpus``: all its clips; ``speaker``:
-    each speaker's clips), as a deployment that sees many clips of one source could; ``none``: as is."""
-    if how == "none":
+    each speaker's clips), as a deployment that sees many clips of one source could; ``none``: as is;
+    ``match``: as is here, and the corpus left out is brought to the training corpora's mean and
+    spread at test time (:func:`leave_one_out`): adapting to a new source without retraining."""
+    if how in ("none", "match"):
         return data
     if how in CLIP:
         return {c: {split: (CLIP[how](x), y, keys, speakers) for split, (x, y, keys, speakers) in splits.items()}
@@ -191,6 +193,8 @@ def leave_one_out(work: Path, groups: tuple[tuple[str, ...], ...], modality: str
         _, c, clf = best
         x_test = np.concatenate([x for c in corpora for x, *_ in data[c].values()])
         y_test = np.concatenate([y for c in corpora for _, y, *_ in data[c].values()])
+        if normalise == "match":  # the new source's mean and spread moved onto the training corpora's
+            x_test = (x_test - x_test.mean(0)) / (x_test.std(0) + 1e-6) * x_train.std(0) + x_train.mean(0)
         shared = np.isin(y_test, clf.classes_)  # only classes the training corpora teach can be scored
         x_test, y_test = x_test[shared], y_test[shared]
         classes = np.unique(y_test)
@@ -227,8 +231,9 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows here")
     parser.add_argument("--most", type=int, default=5000, help="training samples per corpus at most (seeded subset)")
     parser.add_argument("--only", choices=("speech", "text"), help="one modality only")
-    parser.add_argument("--normalise", choices=("none", "corpus", "speaker", *CLIP), nargs="+", default=["none"],
-                        help="speech: standardise each corpus's vectors on its own (corpus) or each speaker's (speaker) statistics")
+    parser.add_argument("--normalise", choices=("none", "corpus", "speaker", "match", *CLIP), nargs="+", default=["none"],
+                        help="speech: standardise each corpus's vectors on its own (corpus) or each speaker's (speaker) statistics; "
+                             "match: train as is and bring the corpus left out to the training corpora's mean and spread")
     parser.add_argument("--speech", choices=("whisper", "egemaps", "both"), nargs="+", default=["whisper"],
                         help="speech front-end: whisper_stats as stored, eGeMAPS functionals, or both side by side")
     parser.add_argument("--cache", default="data/loco_cache", help="where eGeMAPS functionals are kept between runs")
