@@ -219,13 +219,17 @@ def test_a_killed_worker_is_replaced_and_no_line_is_lost_or_doubled(ray_instance
     job = threading.Thread(target=lambda: status.append(main(["predict", "--batch", str(items), "--out", str(out),
                                                                 "--no-asr", "--ray", "--workers", "2"])))
     job.start()
-    killed, deadline = None, time.time() + 120
+    killed, deadline, working_since = None, time.time() + 120, None
     while killed is None and job.is_alive() and time.time() < deadline:
         workers = _alive_predictors(ray_instance)
-        if len(workers) == 2 and partial.exists() and partial.read_text().count("\n") >= 1:
-            killed = workers[0]
-            os.kill(killed["Pid"], signal.SIGKILL)  # mid-job: some lines written, others to come
-            lines_then = partial.read_text().count("\n")
+        if len(workers) == 2 and partial.exists():
+            working_since = working_since or time.time()
+            # mid-job: once a line is written, or (lines come in input order, so the first may wait
+            # for a slow batch) once both workers have been at it for a second
+            if partial.read_text().count("\n") >= 1 or time.time() - working_since > 1.0:
+                killed = workers[0]
+                os.kill(killed["Pid"], signal.SIGKILL)
+                lines_then = partial.read_text().count("\n")
         time.sleep(0.02)
     job.join(300)
     assert killed is not None, "the job ended before a worker could be killed"
