@@ -102,9 +102,12 @@ def vectors(root: Path, modality: str, splits=("train", "valid", "test"), speech
         records = [r for r in data.split(split) if modality in r["modalities"] and data.store.has(r["id"], modality)
                    and (functionals is None or r["id"] in functionals)]
         keys = [k.get(modality) for k in keyed(records, data, modalities=[modality]).keys]
-        xs = [data.read_features(r)[modality].mean(0) for r in records]  # one-step features: the vector itself
-        if functionals is not None:
-            xs = [np.concatenate([x, functionals[r["id"]]]) if speech == "both" else functionals[r["id"]] for x, r in zip(xs, records)]
+        if functionals is not None and speech == "egemaps":
+            xs = [functionals[r["id"]] for r in records]
+        else:
+            xs = [data.read_features(r)[modality].mean(0) for r in records]  # one-step features: the vector itself
+            if functionals is not None:
+                xs = [np.concatenate([x, functionals[r["id"]]]) for x, r in zip(xs, records)]
         if xs:
             out[split] = (np.stack(xs), np.asarray([data.encode_label(r) for r in records]), keys,
                           [speaker_of(r) for r in records])

@@ -400,6 +400,22 @@ def test_an_analysis_runs_on_half_the_threads_and_gives_them_back():
         with pytest.raises(ZeroDivisionError):
             _threads_per_pass(lambda: 1 / 0)()
         assert torch.get_num_threads() == 2
+        # torch's setting is the calling thread's: an analysis in another thread leaves this one's alone
+        import threading
+
+        inside, go_on, seen = threading.Event(), threading.Event(), []
+
+        def elsewhere():
+            inside.set()
+            go_on.wait(10)
+
+        runner = threading.Thread(target=_threads_per_pass(elsewhere))
+        runner.start()
+        inside.wait(10)
+        seen.append(torch.get_num_threads())
+        go_on.set()
+        runner.join(10)
+        assert seen == [2] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
 

@@ -73,7 +73,8 @@ def _threads_per_pass(function):
     The audio and video passes run side by side and each would otherwise ask for every core, and
     the many small forward passes of a timeline run faster on one thread than on two
     (docs/speed.md has the figures). Whisper takes its thread count from torch when it is first
-    loaded, so in a fresh process it follows too.
+    loaded, so in a fresh process it follows too. torch's setting belongs to the calling thread
+    (OpenMP's), so analyses running at once in other threads (the server's) are not affected.
     """
 
     @functools.wraps(function)

@@ -54,6 +54,7 @@ def transcribe_samples(samples: Sequence, where: str, progress: bool = True) -> 
         media = dict(sample.media)
         if isinstance(media.get("text"), str):
             extra["corpus_text"] = media.pop("text")
+        unreadable_clip = False
         try:
             wave = load_audio(media["audio"])
             span = (extra.get("media_span") or {}).get("audio")
@@ -64,6 +65,7 @@ def transcribe_samples(samples: Sequence, where: str, progress: bool = True) -> 
             heard = None
             extra["asr"] = {"decision": DROP, "weight": 0.0, "reason": str(error)}
             if isinstance(error, DataError):
+                unreadable_clip = True
                 unreadable.append(f"{sample.id}: {error}")
         if heard is not None:
             extra["asr"] = {"decision": heard.decision, "weight": heard.weight, "reason": heard.reason,
@@ -72,7 +74,7 @@ def transcribe_samples(samples: Sequence, where: str, progress: bool = True) -> 
                 media["text"] = heard.text
         modalities = tuple(m for m in sample.modalities if m != "text") + (("text",) if "text" in media else ())
         sample.media, sample.extra, sample.modalities = media, extra, modalities
-        decision = "unreadable" if unreadable and unreadable[-1].startswith(f"{sample.id}: ") else extra["asr"]["decision"]
+        decision = "unreadable" if unreadable_clip else extra["asr"]["decision"]
         counts[decision] = counts.get(decision, 0) + 1
         if progress and (done % 100 == 0 or done == len(speech)):
             print(f"{where}: transcribed {done}/{len(speech)} clips ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
