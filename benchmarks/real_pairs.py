@@ -12,6 +12,9 @@ comes with each modality's own (``by_modality``, the same forward pass). Sets:
 
 Accuracy is over the set's clips; a modality alone is scored on the clips where it was read (the
 words are dropped for speech Whisper does not understand: then the fused prediction is the voice's).
+With ``--one-source``, each set's clips are read as one source (``xmer predict --batch ...
+--one-source``: a model that standardises speech per source reads them with the moments of the
+set's own speech, :func:`xmer.batch.collection_moments`); without it, each clip on its own.
 ``neutral_called`` is the share of non-neutral clips called neutral: the pull that neutral words
 or an unfamiliar voice exert. Each line ends ``fused=... best_single=...``.
 
@@ -28,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 
-def score(recognizer, records: list[dict]) -> dict:
+def score(recognizer, records: list[dict], source: dict | None = None) -> dict:
     """Predict every clip from its audio file; accuracies of the fused and of each modality alone."""
     labels = recognizer.labels
     fused, alone, neutral_fused, neutral_voice, decisions = [], {}, [], [], {}
     for r in records:
-        prediction = recognizer.predict_media(audio=r["media"]["audio"])
+        prediction = recognizer.predict_media(audio=r["media"]["audio"], source=source)
         notes = prediction.notes
         truth = r["label"]
         fused.append(prediction.prediction == truth)
@@ -59,6 +62,7 @@ def main() -> None:
     parser.add_argument("--nemo", default="data/default/nemo", help="nEMO prepared with --label-space ekman7")
     parser.add_argument("--split", default="test")
     parser.add_argument("--most", type=int, default=0, help="at most this many clips per set (a seeded draw; 0: all)")
+    parser.add_argument("--one-source", action="store_true", help="read each set's clips as one source")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--threads", type=int, default=1, help="torch and Whisper CPU threads")
     args = parser.parse_args()
@@ -66,6 +70,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from xmer.batch import collection_moments
     from xmer.data.dataset import PreparedDataset
     from xmer.inference import Recognizer
 
@@ -80,7 +85,11 @@ def main() -> None:
             rows = np.random.default_rng(0).choice(len(records), args.most, replace=False)
             records = [records[i] for i in sorted(rows)]
         started = time.perf_counter()
-        result = score(recognizer, records)
+        source = None
+        if args.one_source:
+            source, clips = collection_moments(recognizer, [(r["id"], {"audio": r["media"]["audio"]}, None) for r in records])
+            print(f"{name}: read as one source, with the speech of {clips} clips")
+        result = score(recognizer, records, source)
         result["seconds"] = round(time.perf_counter() - started, 1)
         results[name] = result
         singles = " ".join(f"{m}={100 * acc:.1f}(n={n})" for m, (acc, n) in result["alone"].items())

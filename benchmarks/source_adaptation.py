@@ -5,14 +5,15 @@ model: train it without one speech corpus (a config of the default model with th
 removed), then read every clip of that corpus by its voice alone (the stored ``audio`` features,
 ``Recognizer.predict_many``) three ways:
 
-- ``as_is``: each clip's features as they are (what a single prediction does);
-- ``corpus``: the corpus's features moved onto the mean and spread of the model's training audio
-  (each dimension: standardised over the corpus's own clips, then scaled to the training clips'
-  statistics): adapting to a new source from a collection of its clips, without retraining;
+- ``as_is``: each clip on its own (what a single prediction does; a model trained with
+  ``data.standardise: [audio]`` reads it with its pooled training moments);
+- ``corpus``: the corpus's clips read as one source. A model trained with ``data.standardise``
+  reads them with their own moments, as xmer does for a collection (``Recognizer.source_moments``);
+  for one trained without, the corpus's features are moved onto the mean and spread of its training
+  audio (the train splits of the audio sources in its config, every clip once): adapting to a new
+  source without retraining;
 - ``speaker``: the same per speaker.
-
-The training statistics are those of the train splits of the audio sources in the model's config
-(every clip once). Scored on the classes the model knows, with chance and majority; also the mean
+ Scored on the classes the model knows, with chance and majority; also the mean
 top probability (how sure the model is) on the left-out corpus and, for comparison, on a corpus it
 trained on (its test split).
 
@@ -20,6 +21,8 @@ trained on (its test split).
     xmer train --config no_nemo.yaml --set train.threads=2 --out runs/exp_no_nemo     # about 10 minutes on 2 cores
     python benchmarks/source_adaptation.py --model runs/exp_no_nemo --config no_nemo.yaml \
         --left-out data/default/nemo --familiar data/default/ravdess
+
+The familiar corpus's test clips are read both ways too (single clips, and as one source).
 """
 
 from __future__ import annotations
@@ -64,6 +67,22 @@ def matched(x: np.ndarray, groups: list, mean: np.ndarray, std: np.ndarray) -> n
     return out
 
 
+def read(recognizer, x: np.ndarray, ids: list[str], groups: list | None, train: np.ndarray | None) -> np.ndarray:
+    """(N, K) probabilities of one-step audio rows ``x``: each alone (``groups`` None), or each group
+    of rows read as one source (see the module docstring)."""
+    labels = list(recognizer.labels)
+    proba = np.empty((len(x), len(labels)))
+    if groups is not None and not recognizer.moments:
+        x, groups = matched(x, groups, train.mean(0), train.std(0)), None
+    for g in set(groups) if groups is not None else [None]:
+        rows = np.flatnonzero([k == g for k in groups]) if groups is not None else np.arange(len(x))
+        items = [{"audio": x[i][None]} for i in rows]
+        source = recognizer.source_moments(items) if groups is not None else None
+        out = recognizer.predict_many(items, [ids[i] for i in rows], source=source)
+        proba[rows] = [[o.probabilities[label] for label in labels] for o in out]
+    return proba
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a run trained without the corpus left out")
@@ -80,20 +99,17 @@ def main() -> None:
     recognizer = Recognizer.load(args.model)
     labels = list(recognizer.labels)
     train = training_audio(args.config)
-    mean, std = train.mean(0), train.std(0)
     x, records = audio_of(args.left_out)
     truth = np.asarray([labels.index(r["label"]) if r["label"] in labels else -1 for r in records])
     keep = truth >= 0
     x, truth, records = x[keep], truth[keep], [r for r, k in zip(records, keep) if k]
     classes = np.unique(truth)
-    ways = {"as_is": x, "corpus": matched(x, ["all"] * len(x), mean, std),
-            "speaker": matched(x, [r.get("speaker") or "?" for r in records], mean, std)}
+    ways = {"as_is": None, "corpus": ["all"] * len(x), "speaker": [r.get("speaker") or "?" for r in records]}
     print(f"{Path(args.left_out).name}: {len(x)} clips, {len(classes)} classes, chance {100 / len(classes):.1f}, "
           f"majority {100 * np.bincount(truth).max() / len(truth):.1f}; training audio: {len(train)} clips")
     neutral = labels.index("neutral") if "neutral" in labels else None
-    for way, features in ways.items():
-        out = recognizer.predict_many([{"audio": row[None]} for row in features], [r["id"] for r in records])
-        proba = np.asarray([[o.probabilities[label] for label in labels] for o in out])
+    for way, groups in ways.items():
+        proba = read(recognizer, x, [r["id"] for r in records], groups, train)
         pred = classes[proba[:, classes].argmax(1)]
         acc = float((pred == truth).mean())
         called_neutral = float((pred[truth != neutral] == neutral).mean()) if neutral is not None else float("nan")
@@ -101,10 +117,11 @@ def main() -> None:
               f"{100 * called_neutral:.1f}%, mean top probability {proba.max(1).mean():.3f}")
     if args.familiar:
         fx, frecords = audio_of(args.familiar, ("test",))
-        out = recognizer.predict_many([{"audio": row[None]} for row in fx], [r["id"] for r in frecords])
-        top = np.mean([max(o.probabilities.values()) for o in out])
-        acc = np.mean([o.prediction == r["label"] for o, r in zip(out, frecords)])
-        print(f"  familiar ({Path(args.familiar).name} test, as is): accuracy {100 * acc:.1f}, mean top probability {top:.3f}")
+        ftruth = np.asarray([labels.index(r["label"]) for r in frecords])
+        for way, groups in (("as_is", None), ("corpus", ["all"] * len(fx))):
+            proba = read(recognizer, fx, [r["id"] for r in frecords], groups, train)
+            print(f"  familiar ({Path(args.familiar).name} test, {way}): accuracy {100 * np.mean(proba.argmax(1) == ftruth):.1f}, "
+                  f"mean top probability {proba.max(1).mean():.3f}")
 
 
 if __name__ == "__main__":

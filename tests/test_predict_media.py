@@ -183,3 +183,42 @@ def test_an_input_the_model_does_not_read_is_named(tmp_path):
         recognizer.predict_media(text="hello")
     with pytest.raises(DataError, match=r"no faces \(video or image\) input"):
         recognizer.predict_media(image=PHOTO)
+
+
+def test_a_collection_read_as_one_source_uses_its_own_speech_moments(media_run, tmp_path, capsys):
+    """``predict --batch --one-source``: a model that standardises speech per source reads the
+    collection with the moments of the collection's own speech; one that does not says so."""
+    from xmer.batch import collection_moments, read_items
+    from xmer.inference import Recognizer
+
+    root, plain = media_run
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--set", f"data.dataset={root / 'data'}", "--set", "train.epochs=2",
+                 "--set", "train.progress=false", "--set", "model.d_model=16", "--set", "model.d_ff=16",
+                 "--set", "data.standardise=[audio]", "--set", "data.batch_size=8"]) == 0
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for i in range(22):  # a source unlike the training tones: other pitches, louder
+        t = np.arange(8000) / 16000
+        sf.write(clips / f"{i}.wav", 0.8 * np.sin(2 * np.pi * (300 + 40 * i) * t), 16000)
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"id": i, "audio": f"clips/{i}.wav", "text": "hello"}) + "\n" for i in range(22)))
+    lines = {}
+    for flag in ([], ["--one-source"]):
+        out = tmp_path / f"out{len(flag)}.jsonl"
+        assert main(["predict", str(run), "--batch", str(items), "--out", str(out), *flag]) == 0
+        lines[bool(flag)] = [json.loads(l) for l in out.read_text().splitlines()]
+    assert "read as one source, with the speech of 22 of its clips" in capsys.readouterr().err
+    recognizer = Recognizer.load(run)
+    source, n = collection_moments(recognizer, list(read_items(items)))
+    assert n == 22 and set(source) == {"audio"}
+    expected = recognizer.predict_media(audio=clips / "3.wav", text="hello", source=source)
+    assert lines[True][3]["probabilities"] == expected.to_json()["probabilities"]
+    assert lines[False][3]["probabilities"] == recognizer.predict_media(audio=clips / "3.wav", text="hello").to_json()["probabilities"]
+    assert lines[True][3]["probabilities"] != lines[False][3]["probabilities"]
+    # a model trained without per-source standardisation reads every item on its own, and says so
+    out = tmp_path / "plain.jsonl"
+    assert main(["predict", str(plain), "--batch", str(items), "--out", str(out), "--one-source"]) == 0
+    assert "every item was read on its own" in capsys.readouterr().err
+    assert main(["predict", str(plain), "--audio", str(clips / "1.wav"), "--one-source"]) == 2
+    assert "--one-source go with --batch" in capsys.readouterr().err

@@ -16,6 +16,11 @@ The output file is either the whole answer or absent: while the job runs, each l
 onto ``PREDICTIONS.jsonl`` when every item has its line. A stopped job keeps its partial file, and
 ``resume=True`` (``xmer predict --batch ... --resume``) skips the ids already there.
 
+``one_source=True`` (``xmer predict --batch ... --one-source``) says the items come from one source
+(one corpus, one call centre, one microphone): a model that standardises speech per source reads them
+with the moments of the collection's own speech (:func:`collection_moments`) instead of those
+pooled over its training corpora; see :mod:`xmer.data.moments`.
+
 A media value may also be a URI that PyArrow's file systems read (``file://``, ``s3://``, ``gs://``,
 ``hdfs://``): the file is copied to a temporary folder for the time of its prediction. ``xmer predict --batch ... --ray`` runs the same per-item work on a Ray
 cluster (:mod:`xmer.scaling.ray_jobs`).
@@ -34,6 +39,7 @@ from xmer.errors import ConfigError, DataError
 from xmer.uris import is_uri, local_copy
 
 if TYPE_CHECKING:
+    from xmer.data.moments import Moments
     from xmer.inference import Recognizer
 
 ITEM_KEYS = ("video", "audio", "image", "text")
@@ -87,15 +93,18 @@ class BatchCounts(NamedTuple):
     """Of those, lines with an error."""
     kept: int
     """Lines already in the output from a stopped or earlier run (``resume``), not predicted again."""
+    source_clips: int = 0
+    """With ``one_source``: the clips whose speech gave the collection's moments (0: the pooled ones were used)."""
 
 
 def predict_batch(recognizer: "Recognizer", items: str | Path, out: str | Path, asr: bool = True,
-                  progress: bool = True, resume: bool = False) -> BatchCounts:
+                  progress: bool = True, resume: bool = False, one_source: bool = False) -> BatchCounts:
     """Predict every line of ``items`` into ``out`` (see the module docstring).
 
     Args:
         resume: skip the items whose id already has a line in ``out`` or in the partial output of a
             stopped job, and add the others' lines after them.
+        one_source: read the items as coming from one source (:func:`collection_moments`).
 
     Raises:
         DataError: the items file is missing, or ``out`` is taken (see :class:`BatchOutput`).
@@ -107,17 +116,60 @@ def predict_batch(recognizer: "Recognizer", items: str | Path, out: str | Path, 
     check_batch_paths(items, out)
     rows = list(read_items(items))  # ids and paths only: small even for a long list
     written = failed = 0
-    with BatchOutput(out, resume) as output, \
-            tqdm(total=len(rows), desc="predict", unit="item", disable=not progress) as bar:
+    with BatchOutput(out, resume) as output:
         todo = output.remaining(rows)
-        bar.update(len(rows) - len(todo))
-        for start in range(0, len(todo), TEXT_BATCH):
-            for row in predict_rows(recognizer, todo[start : start + TEXT_BATCH], asr, done=bar.update):
-                output.write(json.dumps(row))
-                failed += "error" in row
-                written += 1
+        source, clips = collection_moments(recognizer, rows, progress) if one_source and todo else ({}, 0)
+        with tqdm(total=len(rows), desc="predict", unit="item", disable=not progress) as bar:
+            bar.update(len(rows) - len(todo))
+            for start in range(0, len(todo), TEXT_BATCH):
+                for row in predict_rows(recognizer, todo[start : start + TEXT_BATCH], asr, done=bar.update, source=source):
+                    output.write(json.dumps(row))
+                    failed += "error" in row
+                    written += 1
         output.finish()
-    return BatchCounts(written, failed, len(rows) - len(todo))
+    return BatchCounts(written, failed, len(rows) - len(todo), clips)
+
+
+SOURCE_SAMPLE = 500
+"""The most items whose speech gives a collection's moments (:func:`collection_moments`)."""
+
+
+def collection_moments(recognizer: "Recognizer", rows: list[tuple], progress: bool = False) -> tuple[dict[str, "Moments"], int]:
+    """The moments a collection read as one source is predicted with, and how many clips gave them.
+
+    Those of the speech of up to :data:`SOURCE_SAMPLE` of its items with audio or video (a draw
+    fixed by the items, so a resumed job reads its items as the first run did), extracted with the
+    model's audio front-end. An item whose audio cannot be read is left out here (its own line says
+    why). Fewer clips than :data:`~xmer.data.moments.MIN_SOURCE_STEPS`, or a model that does not
+    standardise speech per source: ``({}, 0)``, and the items are read with the pooled moments.
+
+    Raises:
+        ConfigError: a library the audio front-end needs is missing.
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    from xmer.features import features_from_media
+
+    if "audio" not in recognizer.moments:
+        return {}, 0
+    spoken = [media.get("audio") or media.get("video") for _, media, _ in rows
+              if media is not None and (media.get("audio") or media.get("video"))]
+    chosen = sorted(np.random.default_rng(len(spoken)).permutation(len(spoken))[:SOURCE_SAMPLE])
+    extractor = {"audio": recognizer.media_extractors()["audio"]}
+    clips = []
+    for i in tqdm(chosen, desc="the collection's speech", unit="clip", disable=not progress):
+        try:
+            with local_copy(spoken[i]) as path:
+                features, _ = features_from_media(audio=path, extractors=extractor)
+        except ConfigError:
+            raise
+        except Exception:  # an unreadable file: its prediction line reports it
+            continue
+        if "audio" in features:
+            clips.append({"audio": features["audio"]})
+    source = recognizer.source_moments(clips)
+    return source, len(clips) if source else 0
 
 
 def check_batch_paths(items: Path, out: Path) -> None:
@@ -127,10 +179,11 @@ def check_batch_paths(items: Path, out: Path) -> None:
 
 
 def predict_rows(recognizer: "Recognizer", chunk: list[tuple[object, dict | None, str | None]], asr: bool = True,
-                 done: Callable[[], object] | None = None) -> list[dict]:
+                 done: Callable[[], object] | None = None, source: dict[str, "Moments"] | None = None) -> list[dict]:
     """The output line (an object) of each ``(id, media, error)`` of ``chunk``, in order: items with
     text alone predicted together, the others one at a time, unusable ones their error. The whole
-    per-item work of a batch job, locally and on a Ray worker alike; ``done`` is called per item.
+    per-item work of a batch job, locally and on a Ray worker alike; ``done`` is called per item;
+    ``source``: the moments of the items' source (:func:`collection_moments`).
 
     Raises:
         ConfigError: a library every item needs is missing.
@@ -141,7 +194,7 @@ def predict_rows(recognizer: "Recognizer", chunk: list[tuple[object, dict | None
         if index in texts:
             rows.append({"id": item_id, **texts[index]})
         elif media is not None:
-            rows.append(_predict_one(recognizer, item_id, media, asr))
+            rows.append(_predict_one(recognizer, item_id, media, asr, source))
         else:
             rows.append({"id": item_id, "error": error})
         if done is not None:
@@ -171,7 +224,7 @@ def _texts_at_once(recognizer: "Recognizer", chunk: list) -> dict[int, dict]:
     return {i: p.to_json() for i, p in zip(positions, predictions)}
 
 
-def _predict_one(recognizer: "Recognizer", item_id, media: dict, asr: bool) -> dict:
+def _predict_one(recognizer: "Recognizer", item_id, media: dict, asr: bool, source: dict | None = None) -> dict:
     copies: dict[str, str] = {}  # local copy -> URI, to name the URI in messages
     try:
         with ExitStack() as stack:
@@ -180,7 +233,7 @@ def _predict_one(recognizer: "Recognizer", item_id, media: dict, asr: bool) -> d
                 local[key] = value if key == "text" else stack.enter_context(local_copy(value))
                 if key != "text" and is_uri(value):
                     copies[str(local[key])] = value
-            prediction = recognizer.predict_media(**local, asr=asr)
+            prediction = recognizer.predict_media(**local, asr=asr, source=source)
         return {"id": item_id, **prediction.to_json()}
     except ConfigError:
         raise

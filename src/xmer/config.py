@@ -96,9 +96,12 @@ class DataConfig:
     max_steps: int = doc(0, "crop sequences longer than this many steps when loading (0: keep all)")
     compose_per_epoch: int = doc(0, "with data.sources: trimodal training samples composed each epoch from unimodal ones of the same class (a face, a voice and a text of different people; xmer.data.mixing.compose). Only where modalities are independent given the emotion, as in the composite benchmark")
     compose_neutral: float = doc(0.0, "with data.compose_per_epoch: the share of composed triples of an emotion whose other modalities (one or two, drawn) come from neutral samples, the label staying the emotion's, as in real recordings where the words or the face show nothing (xmer.data.mixing.compose)")
+    standardise: tuple = doc((), "modalities whose features are standardised per source: each prepared folder with the mean and spread of its own training split, and an input of unknown source with the training folders' pooled ones, kept in the model card (xmer.data.moments). For speech from many corpora: [audio]")
+    unknown_source: float = doc(0.0, "with data.standardise and data.sources: the share of each epoch's training samples read with the pooled moments instead of their folder's, as an input of unknown source (a single clip) is read at prediction time")
 
     def __post_init__(self):
         object.__setattr__(self, "sources", freeze(self.sources))
+        object.__setattr__(self, "standardise", freeze(self.standardise))
 
 
 @dataclass(frozen=True)
@@ -313,6 +316,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.max_steps": _at_least(0),
     "data.compose_per_epoch": _at_least(0),
     "data.compose_neutral": ((lambda v: 0 <= v <= 1), "in [0, 1]"),
+    "data.unknown_source": ((lambda v: 0 <= v <= 1), "in [0, 1]"),
     "data.toy.classes": _at_least(2),
     "data.toy.trimodal": _at_least(0),
     "data.toy.bimodal": _at_least(0),
@@ -379,6 +383,9 @@ def check(config: Config) -> None:
             raise ConfigError(f"config key 'model.modality_weights': unknown modality {m!r}; expected any of {', '.join(MODALITIES)}")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
             raise ConfigError(f"config key 'model.modality_weights.{m}': {weight!r} is not allowed; expected a number >= 0")
+    for m in config.data.standardise:
+        if m not in MODALITIES:
+            raise ConfigError(f"config key 'data.standardise': unknown modality {m!r}; expected any of {', '.join(MODALITIES)}")
     try:
         parse_subset(config.method.augment_modalities)
     except ValueError as error:

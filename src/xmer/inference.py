@@ -20,6 +20,7 @@ import torch
 
 from xmer.config import Config, from_dict
 from xmer.data.contract import Batch, Sample, collate
+from xmer.data.moments import Moments, source_moments
 from xmer.errors import DataError, NothingToRead
 from xmer.io import read_json
 from xmer.modalities import MODALITIES
@@ -101,15 +102,22 @@ class Recognizer:
 
     def __init__(self, model: torch.nn.Module, card: dict, config: Config, device: torch.device | str = "cpu"):
         self.model = model.to(device).eval()
-        self.card = card
         self.config = config
         self.device = torch.device(device)
-        self.labels: list[str] = list(card["labels"])
-        self.multi_label: bool = bool(card["multi_label"])
-        self.input_dims: dict[str, int] = {m: int(d) for m, d in card["input_dims"].items()}
+        self.use_card(card)
         self.source: tuple[Path, str] | None = None
         """The folder (and checkpoint) it was loaded from; None for a model built in memory."""
         self._model_id: str | None = None
+
+    def use_card(self, card: dict) -> None:
+        """Read what predicting needs from a model card (``model.json``)."""
+        self.card = card
+        self.labels: list[str] = list(card["labels"])
+        self.multi_label: bool = bool(card["multi_label"])
+        self.input_dims: dict[str, int] = {m: int(d) for m, d in card["input_dims"].items()}
+        self.moments: dict[str, Moments] = {m: Moments.from_json(raw, f"model card, standardise.{m}")
+                                            for m, raw in (card.get("standardise") or {}).items()}
+        """Modality -> the pooled moments an input of unknown source is standardised with (:mod:`xmer.data.moments`)."""
 
     @property
     def model_id(self) -> str:
@@ -184,13 +192,15 @@ class Recognizer:
         batch = batch.to(self.device)
         return self.model.probabilities(self.model(batch)).float().cpu()
 
-    def predict(self, features: dict[str, np.ndarray], sample_id: str = "input", text_weight: float = 1.0) -> Prediction:
+    def predict(self, features: dict[str, np.ndarray], sample_id: str = "input", text_weight: float = 1.0,
+                source: dict[str, Moments] | None = None) -> Prediction:
         """Predict from modality -> (T, D) feature arrays; any non-empty subset of the model's modalities.
-        ``text_weight`` below 1 reads the words with doubt (see :meth:`predict_many`)."""
-        return self.predict_many([features], [sample_id], [text_weight])[0]
+        ``text_weight`` below 1 reads the words with doubt, ``source`` gives the moments of the
+        input's source (see :meth:`predict_many`)."""
+        return self.predict_many([features], [sample_id], [text_weight], source)[0]
 
     def predict_many(self, items: list[dict[str, np.ndarray]], sample_ids: list[str] | None = None,
-                     text_weights: list[float] | None = None) -> list[Prediction]:
+                     text_weights: list[float] | None = None, source: dict[str, Moments] | None = None) -> list[Prediction]:
         """:meth:`predict` for several inputs. Each input has a forward pass of its own (with its
         modalities alone beside it, for ``by_modality``): an input's probabilities are the same to
         the last bit whatever else is predicted with it, which a shared padded batch cannot promise.
@@ -198,13 +208,28 @@ class Recognizer:
         ``text_weights`` (one per item, default 1): an item whose words are read at weight w < 1
         (a transcript Whisper heard with doubt: :func:`xmer.features.asr.judge`) and that has
         other modalities gets w times the prediction with its words plus 1 - w times the one without.
+
+        ``source``: for a model that standardises a modality per source (its card's ``standardise``),
+        the moments of the source these inputs come from (:meth:`source_moments`); without them, or
+        for a modality they leave out, the model's pooled moments are used.
         """
         ids = sample_ids or [f"input {i}" for i in range(len(items))]
         weights = list(text_weights) if text_weights is not None else [1.0] * len(items)
         if len(weights) != len(items) or not all(0.0 <= w <= 1.0 for w in weights):
             raise DataError(f"text_weights: expected {len(items)} numbers in [0, 1], got {weights!r}")
         checked = [self.check_features(f, i) for f, i in zip(items, ids)]  # every input checked before any is predicted
+        moments = {**self.moments, **{m: v for m, v in (source or {}).items() if m in self.moments}}
+        for features in checked:
+            for m in features.keys() & moments.keys():
+                features[m] = moments[m].apply(features[m])
         return [self._predict_one(features, str(i), w) for features, i, w in zip(checked, ids, weights)]
+
+    def source_moments(self, items: list[dict[str, np.ndarray]]) -> dict[str, Moments]:
+        """The moments of the modalities this model standardises, over ``items`` taken as inputs
+        from one source (the clips of one collection, the segments of one recording): what
+        ``predict_many(..., source=...)`` reads them with. A modality with too few steps among
+        them (:data:`~xmer.data.moments.MIN_SOURCE_STEPS`) is left out: the pooled moments serve."""
+        return source_moments([self.check_features(f, f"input {i}") for i, f in enumerate(items)], self.moments)
 
     def _predict_one(self, features: dict[str, np.ndarray], sample_id: str, text_weight: float) -> Prediction:
         """One checked input in one forward pass: the input, then each of its modalities alone when it
@@ -251,7 +276,8 @@ class Recognizer:
                             "(use --features FILE.npz, or a model trained on extracted features)")
         return extractors
 
-    def predict_media(self, video=None, audio=None, image=None, text=None, asr: bool = True) -> Prediction:
+    def predict_media(self, video=None, audio=None, image=None, text=None, asr: bool = True,
+                      source: dict[str, Moments] | None = None) -> Prediction:
         """Predict from media files (any subset), with the extractors the model's features came from.
 
         Args:
@@ -259,6 +285,8 @@ class Recognizer:
             audio: an audio file. image: a face image. text: a transcript string or a .txt/.srt Path.
             asr: without ``text``, transcribe the speech of ``audio`` or ``video`` for the text modality
                 (needs ``xmer[speech]``; without it, a note says so and the text is left out).
+            source: the moments of the source the input comes from (:meth:`source_moments`), for a
+                model that standardises per source; None: the model's pooled moments.
 
         Returns:
             the prediction; its :attr:`~Prediction.notes` say, per modality given but unusable, why
@@ -295,7 +323,8 @@ class Recognizer:
         if not features:
             reasons = "; ".join(f"{m}: {why}" for m, why in notes.items()) or "no input given"
             raise NothingToRead(f"no usable modality in the input ({reasons})")
-        prediction = self.predict(features, sample_id=str(video or audio or image or "text"), text_weight=text_weight)
+        prediction = self.predict(features, sample_id=str(video or audio or image or "text"), text_weight=text_weight,
+                                  source=source)
         if text_source is not None and "text" in features:
             prediction.text_source, prediction.text = text_source, words
         prediction.notes = notes

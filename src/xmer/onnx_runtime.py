@@ -42,13 +42,10 @@ class OnnxRecognizer(Recognizer):
             raise DataError(f"{self.model_dir} has no ONNX model ({manifest_path} is missing); "
                             f"make one with: xmer export RUN --out {self.model_dir} --onnx")
         self.manifest = read_json(manifest_path)
-        self.card = read_json(self.model_dir / "model.json")
+        self.use_card(read_json(self.model_dir / "model.json"))
         self.config = None
         self.model = None
         self.device = torch.device("cpu")
-        self.labels = list(self.card["labels"])
-        self.multi_label = bool(self.card["multi_label"])
-        self.input_dims = {m: int(d) for m, d in self.card["input_dims"].items()}
         if self.manifest.get("labels") != self.labels or self.manifest.get("input_dims") != self.input_dims:
             raise DataError(f"{manifest_path} was exported from another model than {self.model_dir / 'model.json'}; re-export")
         self.threads = threads

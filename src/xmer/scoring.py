@@ -32,7 +32,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
     run_dir = Path(run_dir)
     recognizer = Recognizer.load(run_dir)
     config = recognizer.config
-    data = PreparedDataset.open(dataset) if dataset else open_dataset(config)
+    data = PreparedDataset.open(dataset).standardise(config.data.standardise) if dataset else open_dataset(config)
     if list(data.labels) != recognizer.labels:
         raise DataError(
             f"dataset {data.root} has labels {list(data.labels)}, the model in {run_dir} predicts {recognizer.labels}"

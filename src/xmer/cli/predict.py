@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="with --batch: keep the lines already in PREDICTIONS.jsonl (or in the .partial file of a "
                              "stopped job) and predict only the items whose id has none")
+    parser.add_argument("--one-source", action="store_true",
+                        help="with --batch: the items come from one source (one corpus, one call centre, one microphone); "
+                             "a model that standardises speech per source reads them with their own speech's mean and "
+                             "spread (from up to 500 of their clips) instead of its training corpora's")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     from xmer.scaling.ray_jobs import add_ray_arguments
 
@@ -54,17 +58,24 @@ def run(args: argparse.Namespace) -> int:
             if args.runtime != "torch" or args.device != "cpu":
                 raise ConfigError("--ray runs the torch runtime on each worker's own device (its GPU when it has one): "
                                   "leave out --runtime and --device")
-            counts = predict_on_ray(args.batch, args.out, model_dir(args), on_ray, asr=not args.no_asr, resume=args.resume)
+            counts = predict_on_ray(args.batch, args.out, model_dir(args), on_ray, asr=not args.no_asr, resume=args.resume,
+                                    one_source=args.one_source)
         else:
             from xmer.batch import predict_batch
 
             recognizer = load_model(args)
-            counts = predict_batch(recognizer, args.batch, args.out, asr=not args.no_asr, progress=True, resume=args.resume)
+            counts = predict_batch(recognizer, args.batch, args.out, asr=not args.no_asr, progress=True, resume=args.resume,
+                                   one_source=args.one_source)
         print(f"{counts.written} predictions written to {args.out}" + (f" ({counts.failed} with an error)" if counts.failed else "")
-              + (f"; {counts.kept} kept from before (--resume)" if counts.kept else ""), file=sys.stderr)
+              + (f"; {counts.kept} kept from before (--resume)" if counts.kept else "")
+              + (f"; read as one source, with the speech of {counts.source_clips} of its clips" if counts.source_clips else ""),
+              file=sys.stderr)
+        if args.one_source and not counts.source_clips and counts.written:
+            print("--one-source: the model does not standardise speech per source, or too few clips were readable; "
+                  "every item was read on its own", file=sys.stderr)
         return 0
-    if args.resume or on_ray is not None:
-        raise DataError("--resume and --ray go with --batch ITEMS.jsonl")
+    if args.resume or on_ray is not None or args.one_source:
+        raise DataError("--resume, --ray and --one-source go with --batch ITEMS.jsonl")
     if bool(args.features) == bool(given):
         raise DataError("give either --features FILE.npz or media inputs (--video, --audio, --image, --text/--transcript)")
     recognizer = load_model(args)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from xmer.data.contract import Batch, Sample, collate
+from xmer.data.moments import Moments
 from xmer.data.store import FORMAT, SPLITS, FeatureStore, read_manifest
 from xmer.errors import DataError
 from xmer.modalities import MODALITIES
@@ -77,6 +78,8 @@ class PreparedDataset:
     def __init__(self, root: Path, info: DatasetInfo, records: list[dict], store: FeatureStore):
         self.root, self.info, self.records, self.store = root, info, records, store
         self._label_index = {name: i for i, name in enumerate(info.labels)}
+        self.moments: dict[str, Moments] = {}
+        """Modality -> the moments its features are standardised with when read (:meth:`standardise`)."""
 
     @classmethod
     def open(cls, root: str | Path) -> "PreparedDataset":
@@ -103,6 +106,22 @@ class PreparedDataset:
             for m in record["modalities"]:
                 if m not in MODALITIES:
                     raise DataError(f"sample {rid!r}: unknown modality {m!r}")
+
+    def standardise(self, modalities: Sequence[str]) -> "PreparedDataset":
+        """Read the features of ``modalities`` standardised with this folder's own moments
+        (:mod:`xmer.data.moments`): those of its training split, or of all its records when it has
+        no training split. Modalities the folder has no features of are skipped. Returns ``self``."""
+        for m in modalities:
+            if m not in self.store.modalities or m in self.moments:
+                continue
+            having = [r for r in self.records if m in r["modalities"] and self.store.has(r["id"], m)]
+            train = [r for r in having if r["split"] == "train"]
+            self.moments[m] = Moments.of(self.store.get(r["id"], m) for r in (train or having))
+        return self
+
+    def pooled_moments(self) -> dict[str, Moments]:
+        """Modality -> the moments an input of unknown source is read with (one folder: its own)."""
+        return dict(self.moments)
 
     # -- what the set holds -------------------------------------------------------------------
 
@@ -201,14 +220,17 @@ class PreparedDataset:
         features = self.read_features(record, max_steps)
         return Sample(id=record["id"], source=record["source"], features=features, label=self.encode_label(record))
 
-    def read_features(self, record: dict, max_steps: int = 0) -> dict[str, np.ndarray]:
-        """modality -> (T, D) features of one record; a DataError if it has none at all."""
+    def read_features(self, record: dict, max_steps: int = 0, moments: dict[str, Moments] | None = None) -> dict[str, np.ndarray]:
+        """modality -> (T, D) features of one record; a DataError if it has none at all. The
+        standardised modalities are read with ``moments`` when given, else with the folder's own."""
+        moments = self.moments if moments is None else moments
         features = {}
         for m in record["modalities"]:
             if not self.store.has(record["id"], m):
                 continue
             array = self.store.get(record["id"], m)  # a read-only view into the memory map
-            features[m] = np.array(array[:max_steps] if max_steps else array, dtype=np.float32)
+            array = np.array(array[:max_steps] if max_steps else array, dtype=np.float32)
+            features[m] = moments[m].apply(array) if m in moments else array
         if not features:
             raise DataError(
                 f"sample {record['id']!r}: none of its modalities ({', '.join(record['modalities'])}) "
@@ -268,6 +290,8 @@ class Dataset(Protocol):
                 dims: dict[str, int] | None = None, shuffle_seed: int | None = None, max_steps: int = 0) -> Iterator[Batch]: ...
 
     def extractor(self, modality: str) -> str: ...
+
+    def pooled_moments(self) -> dict[str, Moments]: ...
 
 
 def batches_of(

@@ -40,6 +40,7 @@ import numpy as np
 
 from xmer.data.contract import Batch, Sample
 from xmer.data.dataset import PreparedDataset, batches_of
+from xmer.data.moments import Moments
 from xmer.data.overlap import EVALUATION_SPLITS, keyed, shared_with
 from xmer.errors import ConfigError, DataError
 from xmer.modalities import MODALITIES
@@ -110,8 +111,10 @@ class SourceSpec:
 class MixedDataset:
     """Several prepared datasets behind the :class:`PreparedDataset` interface the trainer uses."""
 
-    def __init__(self, specs: Sequence[SourceSpec], compose_per_epoch: int = 0, compose_neutral: float = 0.0):
+    def __init__(self, specs: Sequence[SourceSpec], compose_per_epoch: int = 0, compose_neutral: float = 0.0,
+                 standardise: Sequence[str] = (), unknown_source: float = 0.0):
         self.compose_per_epoch = compose_per_epoch
+        self.unknown_source = unknown_source
         self.compose_neutral = compose_neutral
         primaries = [s for s in specs if s.role == "primary"]
         if len(primaries) != 1:
@@ -137,6 +140,9 @@ class MixedDataset:
             raise ConfigError("data.compose_per_epoch needs a single-label primary dataset (it pairs samples by class)")
         if compose_neutral and "neutral" not in self.primary.labels:
             raise ConfigError(f"data.compose_neutral needs a 'neutral' class; the primary's labels are {list(self.primary.labels)}")
+        for part in self.parts:  # after the overlap checks above, which read the features as stored
+            part.standardise(standardise)
+        self._pooled = self.pooled_moments()
 
     # -- the PreparedDataset interface --------------------------------------------------------
 
@@ -161,10 +167,11 @@ class MixedDataset:
         return records
 
     def sample(self, record: dict, max_steps: int = 0) -> Sample:
+        moments = self._pooled if record.get("_unknown_source") else None  # see unknown_source in epoch()
         if "_compose" in record:  # a composed sample: each modality read from its own record
-            features = {m: self.parts[r["_part"]].read_features(r, max_steps)[m] for m, r in record["_compose"].items()}
+            features = {m: self.parts[r["_part"]].read_features(r, max_steps, moments)[m] for m, r in record["_compose"].items()}
         else:
-            features = self.parts[record.get("_part", 0)].read_features(record, max_steps)
+            features = self.parts[record.get("_part", 0)].read_features(record, max_steps, moments)
         return Sample(id=record["id"], source=record["source"], features=features, label=self.primary.encode_label(record))
 
     def batches(self, records: Sequence[dict], batch_size: int, modalities: Sequence[str] = MODALITIES,
@@ -174,6 +181,13 @@ class MixedDataset:
 
     def extractor(self, modality: str) -> str:
         return self.primary.extractor(modality)
+
+    def pooled_moments(self) -> dict[str, Moments]:
+        """Modality -> the moments an input of unknown source is read with: pooled over the
+        standardised folders (:meth:`Moments.pooled`), each folder once."""
+        by_folder = {str(Path(part.root).resolve()): part for part in self.parts}
+        modalities = {m for part in by_folder.values() for m in part.moments}
+        return {m: Moments.pooled([p.moments[m] for p in by_folder.values() if m in p.moments]) for m in sorted(modalities)}
 
     # -- mixing ------------------------------------------------------------------------------
 
@@ -197,6 +211,11 @@ class MixedDataset:
                 out += [r for r, t in zip(rs, take) if t]
         if self.compose_per_epoch:
             out += compose(records, self.compose_per_epoch, np.random.default_rng([seed, 11]), self.compose_neutral)
+        if self.unknown_source and self._pooled:
+            # A share of the draw is read as from an unknown source (the pooled moments), as a single
+            # input is at prediction time: the model learns to read both.
+            unknown = np.random.default_rng([seed, 13]).random(len(out)) < self.unknown_source
+            out = [{**r, "_unknown_source": True} if u else r for r, u in zip(out, unknown)]
         return out
 
     def _check_dims(self, part: PreparedDataset) -> None:
@@ -317,5 +336,7 @@ def _class_key(record: dict):
     return tuple(label) if isinstance(label, list) else label
 
 
-def open_sources(raw_sources: Sequence[object], compose_per_epoch: int = 0, compose_neutral: float = 0.0) -> MixedDataset:
-    return MixedDataset([SourceSpec.parse(raw, i) for i, raw in enumerate(raw_sources)], compose_per_epoch, compose_neutral)
+def open_sources(raw_sources: Sequence[object], compose_per_epoch: int = 0, compose_neutral: float = 0.0,
+                 standardise: Sequence[str] = (), unknown_source: float = 0.0) -> MixedDataset:
+    return MixedDataset([SourceSpec.parse(raw, i) for i, raw in enumerate(raw_sources)], compose_per_epoch, compose_neutral,
+                        standardise, unknown_source)

@@ -126,7 +126,8 @@ def _calibrate(recognizer: "Recognizer", calibration_data: str | Path | None = N
     hint = ("give a prepared dataset with a valid split of the same labels and features with --calibration-data DIR, "
             "run xmer export from the folder the runs were trained in, or skip calibration with --no-calibration")
     try:
-        data = PreparedDataset.open(calibration_data) if given else open_dataset(recognizer.config)
+        data = (PreparedDataset.open(calibration_data).standardise(recognizer.config.data.standardise) if given
+                else open_dataset(recognizer.config))
         records = data.split("valid")
     except DataError as error:
         raise DataError(f"cannot calibrate the ensemble on {where} (from {Path.cwd()}): {error}; {hint}") from None

@@ -170,8 +170,11 @@ def _load(model: str | None, asr: bool, cpus: float, gpus: float):
 class _Predict:
     """A Ray actor that predicts batches of items: ``{"index", "item"}`` rows in, ``{"index", "line"}`` out."""
 
-    def __init__(self, model: str | None, asr: bool, cpus: float, gpus: float):
+    def __init__(self, model: str | None, asr: bool, cpus: float, gpus: float, source: dict | None = None):
+        from xmer.data.moments import Moments
+
         self.recognizer, self.asr = _load(model, asr, cpus, gpus), asr
+        self.source = {m: Moments.from_json(raw) for m, raw in (source or {}).items()}
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np
@@ -179,7 +182,7 @@ class _Predict:
         from xmer.batch import predict_rows
 
         chunk = [_decode_item(payload) for payload in batch["item"]]
-        rows = predict_rows(self.recognizer, chunk, self.asr)
+        rows = predict_rows(self.recognizer, chunk, self.asr, source=self.source)
         return {"index": batch["index"], "line": np.array([json.dumps(row) for row in rows], dtype=object)}
 
 
@@ -233,28 +236,31 @@ def _decode_item(payload: str) -> tuple:
 
 
 def predict_on_ray(items: str | Path, out: str | Path, model: str | None, options: RayOptions, asr: bool = True,
-                   resume: bool = False, progress: bool = True) -> "BatchCounts":
-    """:func:`xmer.batch.predict_batch` on Ray: the same output file, line for line.
+                   resume: bool = False, progress: bool = True, one_source: bool = False) -> "BatchCounts":
+    """:func:`xmer.batch.predict_batch` on Ray: the same output file, line for line. With
+    ``one_source``, the collection's moments are computed here first and handed to every worker.
 
     Raises:
         DataError: the items file is missing, ``out`` is taken, the cluster cannot be joined, or the
             job stopped (the lines written so far are kept for ``resume``).
         ConfigError: Ray, or a library every item needs, is missing.
     """
-    from xmer.batch import TEXT_BATCH, BatchCounts, BatchOutput, check_batch_paths, read_items
+    from xmer.batch import TEXT_BATCH, BatchCounts, BatchOutput, check_batch_paths, collection_moments, read_items
     from xmer.inference import Recognizer
 
     items, out = Path(items), Path(out)
     check_batch_paths(items, out)
-    Recognizer.load(model)  # a wrong model folder fails here, before a cluster starts
+    recognizer = Recognizer.load(model)  # a wrong model folder fails here, before a cluster starts
     import_ray()
     rows = list(read_items(items))
     written = failed = 0
     with BatchOutput(out, resume) as output:
         todo = output.remaining(rows)
+        source, clips = collection_moments(recognizer, rows, progress) if one_source and todo else ({}, 0)
         if todo:
             with connected(options) as ray:
-                constructor = {"model": model, "asr": asr, "cpus": options.cpus_per_worker, "gpus": options.gpus_per_worker}
+                constructor = {"model": model, "asr": asr, "cpus": options.cpus_per_worker, "gpus": options.gpus_per_worker,
+                               "source": {m: v.to_json() for m, v in source.items()}}
                 results = _in_order(ray, [_encode_item(row) for row in todo], _Predict, constructor, options,
                                     TEXT_BATCH, "predict", "item", progress)
                 for line in results:
@@ -262,7 +268,7 @@ def predict_on_ray(items: str | Path, out: str | Path, model: str | None, option
                     failed += "error" in json.loads(line)
                     written += 1
         output.finish()
-    return BatchCounts(written, failed, len(rows) - len(todo))
+    return BatchCounts(written, failed, len(rows) - len(todo), clips)
 
 
 def analyze_on_ray(files: list[Path | str], folders: dict, model: str | None, timeline_options: dict, video_out: bool,

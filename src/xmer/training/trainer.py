@@ -157,6 +157,8 @@ class Trainer:
             "synthetic": self.dataset.info.synthetic,
             # which extractor made each modality's features: predicting from media must use the same
             "extractors": {m: self.dataset.extractor(m) for m in self.input_dims},
+            # an input of unknown source is standardised with these (xmer.data.moments); absent: read as extracted
+            **({"standardise": {m: v.to_json() for m, v in moments.items()}} if (moments := self.dataset.pooled_moments()) else {}),
         }
 
     def _start_run_folder(self, resume: bool) -> None:
