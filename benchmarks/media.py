@@ -2,7 +2,7 @@
 
     python benchmarks/media.py [--data-root ../shared/data] [--clips 20] [--video-seconds 8] [--repeats 5]
 
-- **audio**: the default model's speech front-end (``whisper_stats`` today; ``--audio-extractor``
+- **audio**: the default model's speech front-end (``whisper_egemaps`` today; ``--audio-extractor``
   names another) on speech clips written as 48 kHz stereo WAV (as RAVDESS ships them: decode, mix to
   mono, resample to 16 kHz, features), in seconds of audio per CPU second of this process with one
   torch thread (target >= 20x whatever the front-end; log-mel alone was 818x). RAVDESS clips from ../shared/data,

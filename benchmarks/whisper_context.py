@@ -67,6 +67,9 @@ def main() -> None:
     from xmer.inference import Recognizer
 
     recognizer = Recognizer.load(args.model)
+    if not recognizer.card.get("extractors", {}).get("audio", "").startswith("whisper_stats@"):
+        raise SystemExit(f"this benchmark reads whisper_stats models; {args.model or 'the default model'} reads speech with "
+                         f"{recognizer.card.get('extractors', {}).get('audio')}: give --model a whisper_stats run")
     for folder in args.sets:
         if not (Path(folder) / "dataset.json").is_file():
             print(f"{folder}: no prepared dataset; skipped")

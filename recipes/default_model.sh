@@ -3,11 +3,13 @@
 #   recipes/default_model.sh [DATA_ROOT] [WORK]      (defaults: ../shared/data, data/default)
 # Steps: prepare the composite benchmark and every Ekman-7 release (RAVDESS twice: as released, and with the
 # words xmer hears in each clip), extract the default front-ends
-# (faces: fer; speech: whisper_stats; text: minilm_emotion, MiniLM with the shipped emotion adapter), train configs/default_model.yaml,
+# (faces: fer; speech: whisper_egemaps, Whisper states and eGeMAPS functionals side by side; text: minilm_emotion,
+# MiniLM with the shipped emotion adapter), train configs/default_model.yaml (speech standardised per corpus),
 # evaluate on the composite test split; then seeds 2..ENSEMBLE (default 3: the shipped model) of the
 # same config and one ensemble folder of them all (RUN_ensemble), evaluated; ship it with
 #   xmer export runs/default_model_ensemble --out src/xmer/assets/default_model --overwrite
-# Resumable: a prepared dataset is kept, extraction skips what is done, training resumes.
+# Resumable: a prepared dataset is kept, extraction skips what is done, training resumes. A WORK folder made
+# before the speech front-end changed holds whisper_stats features, which extract refuses to mix: use a new WORK.
 set -euo pipefail
 ROOT=${1:-../shared/data}
 WORK=${2:-data/default}
@@ -15,7 +17,8 @@ XMER=${XMER:-xmer}
 WORKERS=${WORKERS:-2}
 ENSEMBLE=${ENSEMBLE:-3}   # seeds of the shipped ensemble
 TEXT=${TEXT:-minilm_emotion}  # TEXT=minilm_sentence into another WORK: the plain vectors benchmarks/loco.py probes
-FRONT="visual=fer,audio=whisper_stats,text=$TEXT"
+SPEECH=${SPEECH:-whisper_egemaps}
+FRONT="visual=fer,audio=$SPEECH,text=$TEXT"
 # The text adapter (src/xmer/assets/text_adapter.safetensors) was trained on the prepared text sets below with
 #   xmer pretrain text --data $WORK/{goemotions,meld,semeval2018-ec,xed,emorynlp,dailydialog,isear,wassa2017,composite_full} --out DIR --threads 2
 # (text_adapter.json beside it has the exact command and scores); copy DIR's two files into src/xmer/assets to ship another.
@@ -41,12 +44,12 @@ prepare composite . --train-per-class -1
 extract composite "$FRONT"
 prepare fer2013 fer2013 --label-space ekman7
 extract fer2013 visual=fer
-for s in ravdess urdu nemo; do prepare $s $s --label-space ekman7; extract $s audio=whisper_stats; done
+for s in ravdess urdu nemo; do prepare $s $s --label-space ekman7; extract $s audio=$SPEECH; done
 prepare emospeech indian_emospeech --label-space ekman7
-extract emospeech audio=whisper_stats
+extract emospeech audio=$SPEECH
 # RAVDESS again, each clip with the words xmer hears in it (Whisper tiny.en, judged): real voice+words pairs (~8 min)
 [ -f "$WORK/ravdess_heard/dataset.json" ] || $XMER prepare ravdess --raw "$ROOT/ravdess" --out "$WORK/ravdess_heard" --label-space ekman7 --transcribe
-$XMER extract --data "$WORK/ravdess_heard" --extractors "audio=whisper_stats,text=$TEXT" --workers "$WORKERS" --keep-going
+$XMER extract --data "$WORK/ravdess_heard" --extractors "audio=$SPEECH,text=$TEXT" --workers "$WORKERS" --keep-going
 prepare semeval2018-ec semeval2018_ec --label-space ekman7
 prepare wassa2017 wassa2017 --label-space ekman7 --dedupe-against "$ROOT/semeval2018_ec"
 prepare dailydialog dailydialog_reccon --label-space ekman7

@@ -329,3 +329,27 @@ def test_an_item_that_kills_every_worker_stops_the_job_and_says_where(ray_instan
     done = len(delivered)
     assert delivered == payloads[:done] and done <= 6  # in order, up to the bad item at most
     assert f"stopped after {done} of 10 items" in str(stopped.value) and f"at or after item {done + 1}" in str(stopped.value)
+
+
+def test_a_collection_read_as_one_source_on_ray_equals_the_local_run(ray_instance, media, local_rows, capsys):
+    """``--one-source``: the collection's speech moments are computed before the job and every
+    worker reads with them: the lines equal the local run's."""
+    from xmer.inference import Recognizer
+
+    if "audio" not in Recognizer.load().moments:
+        pytest.skip("the default model does not standardise speech per source")
+    items = write_items(media, "items_source.jsonl", copies=3)  # 21 readable clips: enough to stand for a source
+    rows = {}
+    for where, flags in (("local", []), ("ray", ["--ray", "--workers", "2"])):
+        out = media / f"source_{where}.jsonl"
+        assert main(["predict", "--batch", str(items), "--out", str(out), "--no-asr", "--one-source", *flags]) == 0
+        assert "read as one source, with the speech of 21 of its clips" in capsys.readouterr().err
+        rows[where] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows["ray"]) == len(rows["local"])
+    alone = {row["id"]: row for row in local_rows}
+    tones = [row for row in rows["local"] if row["id"] in ("0-a0", "0-a1", "0-a2", "0-a3")]
+    assert len(tones) == 4 and any(row["probabilities"] != alone[row["id"]]["probabilities"] for row in tones)
+    for got, want in zip(rows["ray"], rows["local"]):
+        assert got["id"] == want["id"] and got.get("error", "")[:20] == want.get("error", "")[:20]
+        if "probabilities" in want:
+            assert max(abs(got["probabilities"][k] - p) for k, p in want["probabilities"].items()) <= 1e-6 + 1e-12

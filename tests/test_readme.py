@@ -25,13 +25,16 @@ from test_training import TINY  # noqa: E402
 def test_the_python_example_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("XMER_CACHE", str(tmp_path / "cache"))
     Trainer(load_config(None, TINY + ["train.epochs=1", "translator.enabled=true"]), tmp_path / "a").fit()
-    (example,) = re.findall(r"```python\n(.*?)```", PYTHON_API, flags=re.S)
+    examples = re.findall(r"```python\n(.*?)```", PYTHON_API, flags=re.S)
     rng = np.random.default_rng(0)
     namespace = {"audio_features": rng.normal(size=(30, 24)).astype(np.float32),
-                 "text_features": rng.normal(size=(8, 50)).astype(np.float32)}
-    exec(compile(example.replace('"runs/a"', repr(str(tmp_path / "a"))), "docs/python_api.md", "exec"), namespace)
+                 "text_features": rng.normal(size=(8, 50)).astype(np.float32),
+                 "audio_of_one_corpus": [rng.normal(size=(30, 24)).astype(np.float32) for _ in range(20)]}
+    for example in examples:  # in order, as a reader runs them
+        exec(compile(example.replace('"runs/a"', repr(str(tmp_path / "a"))), "docs/python_api.md", "exec"), namespace)
     out = namespace["out"]
     assert out.observed == ["audio", "text"] and out.imagined == ["visual"]
+    assert len(examples) == 2 and len(namespace["outs"]) == 20 and namespace["source"] == {}
 
 
 def test_every_source_and_command_is_in_the_readme():

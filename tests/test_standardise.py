@@ -63,7 +63,7 @@ def test_moments_match_numpy_and_pool_each_source_once():
     constant = Moments.of([np.ones((4, 2))])
     assert (constant.std == np.float32(MIN_STD)).all() and np.isfinite(constant.apply(np.ones((1, 2)))).all()
     again = Moments.from_json(json.loads(json.dumps(m.to_json())))
-    assert np.allclose(again.mean, m.mean, atol=1e-5) and np.allclose(again.std, m.std, atol=1e-5)
+    assert np.array_equal(again.mean, m.mean) and np.array_equal(again.std, m.std)  # exactly: workers read what the driver has
     with pytest.raises(DataError, match="std > 0"):
         Moments.from_json({"mean": [0.0, 1.0], "std": [1.0, 0.0]})
     with pytest.raises(DataError, match="size 3 cannot be standardised with moments of size 2"):

@@ -28,6 +28,10 @@ No evaluation item reaches training through any source: the training records of 
 primary's own included) that hold an item of the primary's valid or test split (the same text, image
 or recording; :mod:`xmer.data.overlap`) are dropped before anything is drawn, and counted per source
 in :attr:`MixedDataset.overlaps_dropped` (the run log and ``metrics.json`` report them).
+
+With ``data.standardise`` each source folder's features of those modalities are read on the folder's
+own moments (:mod:`xmer.data.moments`), and ``data.unknown_source`` reads a share of every epoch's
+draw on the moments pooled over the folders instead, as an input of unknown source is read.
 """
 
 from __future__ import annotations

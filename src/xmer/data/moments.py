@@ -82,7 +82,8 @@ class Moments:
         return ((x - self.mean) / self.std).astype(np.float32)
 
     def to_json(self) -> dict:
-        return {"mean": [round(float(v), 6) for v in self.mean], "std": [round(float(v), 6) for v in self.std],
+        """Nine significant digits: read back, the same float32 values (a worker, a model card)."""
+        return {"mean": [float(f"{v:.9g}") for v in self.mean], "std": [float(f"{v:.9g}") for v in self.std],
                 "steps": int(self.steps)}
 
     @classmethod
