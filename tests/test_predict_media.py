@@ -187,7 +187,8 @@ def test_an_input_the_model_does_not_read_is_named(tmp_path):
 
 def test_a_collection_read_as_one_source_uses_its_own_speech_moments(media_run, tmp_path, capsys):
     """``predict --batch --one-source``: a model that standardises speech per source reads the
-    collection with the moments of the collection's own speech; one that does not says so."""
+    collection with the moments of the collection's own speech; items that name their source are
+    read with that source's; a model that does not standardise says so."""
     from xmer.batch import collection_moments, read_items
     from xmer.inference import Recognizer
 
@@ -198,9 +199,9 @@ def test_a_collection_read_as_one_source_uses_its_own_speech_moments(media_run, 
                  "--set", "data.standardise=[audio]", "--set", "data.batch_size=8"]) == 0
     clips = tmp_path / "clips"
     clips.mkdir()
-    for i in range(22):  # a source unlike the training tones: other pitches, louder
-        t = np.arange(8000) / 16000
-        sf.write(clips / f"{i}.wav", 0.8 * np.sin(2 * np.pi * (300 + 40 * i) * t), 16000)
+    t = np.arange(8000) / 16000
+    for i in range(44):  # two sources unlike the training tones: other pitches, one louder than the other
+        sf.write(clips / f"{i}.wav", (0.8 if i < 22 else 0.2) * np.sin(2 * np.pi * (300 + 40 * (i % 22)) * t), 16000)
     items = tmp_path / "items.jsonl"
     items.write_text("".join(json.dumps({"id": i, "audio": f"clips/{i}.wav", "text": "hello"}) + "\n" for i in range(22)))
     lines = {}
@@ -208,14 +209,33 @@ def test_a_collection_read_as_one_source_uses_its_own_speech_moments(media_run, 
         out = tmp_path / f"out{len(flag)}.jsonl"
         assert main(["predict", str(run), "--batch", str(items), "--out", str(out), *flag]) == 0
         lines[bool(flag)] = [json.loads(l) for l in out.read_text().splitlines()]
-    assert "read as one source, with the speech of 22 of its clips" in capsys.readouterr().err
+    assert "read as 1 source(s), with the speech of 22 of their clips" in capsys.readouterr().err
     recognizer = Recognizer.load(run)
-    source, n = collection_moments(recognizer, list(read_items(items)))
-    assert n == 22 and set(source) == {"audio"}
-    expected = recognizer.predict_media(audio=clips / "3.wav", text="hello", source=source)
+    sources, n = collection_moments(recognizer, list(read_items(items)))
+    assert n == 22 and set(sources) == {""} and set(sources[""]) == {"audio"}
+    expected = recognizer.predict_media(audio=clips / "3.wav", text="hello", source=sources[""])
     assert lines[True][3]["probabilities"] == expected.to_json()["probabilities"]
     assert lines[False][3]["probabilities"] == recognizer.predict_media(audio=clips / "3.wav", text="hello").to_json()["probabilities"]
     assert lines[True][3]["probabilities"] != lines[False][3]["probabilities"]
+    # Items that name their source: each source on its own moments, with or without --one-source;
+    # a source of too few clips, and an item that names none, on the pooled ones.
+    named = tmp_path / "named.jsonl"
+    rows = [{"id": i, "audio": f"clips/{i}.wav", "source": "loud" if i < 22 else "quiet"} for i in range(44)]
+    rows += [{"id": "few", "audio": "clips/0.wav", "source": "rare"}, {"id": "none", "audio": "clips/0.wav"},
+             {"id": "bad", "audio": "clips/0.wav", "source": 7}]
+    named.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "named_out.jsonl"
+    assert main(["predict", str(run), "--batch", str(named), "--out", str(out)]) == 0
+    assert "read as 2 source(s), with the speech of 44 of their clips" in capsys.readouterr().err
+    got = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    sources, n = collection_moments(recognizer, list(read_items(named)), one_source=False)
+    assert n == 44 and set(sources) == {"loud", "quiet"}
+    for i, name in ((3, "loud"), (30, "quiet")):
+        want = recognizer.predict_media(audio=clips / f"{i}.wav", source=sources[name]).to_json()["probabilities"]
+        assert got[i]["probabilities"] == want
+    alone = recognizer.predict_media(audio=clips / "0.wav").to_json()["probabilities"]
+    assert got["few"]["probabilities"] == alone and got["none"]["probabilities"] == alone
+    assert "'source' must be a string" in got["bad"]["error"]
     # a model trained without per-source standardisation reads every item on its own, and says so
     out = tmp_path / "plain.jsonl"
     assert main(["predict", str(plain), "--batch", str(items), "--out", str(out), "--one-source"]) == 0

@@ -343,7 +343,7 @@ def test_a_collection_read_as_one_source_on_ray_equals_the_local_run(ray_instanc
     for where, flags in (("local", []), ("ray", ["--ray", "--workers", "2"])):
         out = media / f"source_{where}.jsonl"
         assert main(["predict", "--batch", str(items), "--out", str(out), "--no-asr", "--one-source", *flags]) == 0
-        assert "read as one source, with the speech of 21 of its clips" in capsys.readouterr().err
+        assert "read as 1 source(s), with the speech of 21 of their clips" in capsys.readouterr().err
         rows[where] = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows["ray"]) == len(rows["local"])
     alone = {row["id"]: row for row in local_rows}

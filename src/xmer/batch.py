@@ -16,10 +16,13 @@ The output file is either the whole answer or absent: while the job runs, each l
 onto ``PREDICTIONS.jsonl`` when every item has its line. A stopped job keeps its partial file, and
 ``resume=True`` (``xmer predict --batch ... --resume``) skips the ids already there.
 
-``one_source=True`` (``xmer predict --batch ... --one-source``) says the items come from one source
-(one corpus, one call centre, one microphone): a model that standardises speech per source reads them
-with the moments of the collection's own speech (:func:`collection_moments`) instead of those
-pooled over its training corpora; see :mod:`xmer.data.moments`.
+An item may name its ``source`` (a string: the speaker, the recording set-up, the corpus), and
+``one_source=True`` (``xmer predict --batch ... --one-source``) says that the items that name none
+come from one source. A model that standardises speech per source reads the items of each source with
+the moments of that source's own speech (:func:`collection_moments`) instead of those pooled over its
+training corpora; see :mod:`xmer.data.moments`::
+
+    {"id": "c1", "audio": "calls/c1.wav", "source": "agent-7"}
 
 A media value may also be a URI that PyArrow's file systems read (``file://``, ``s3://``, ``gs://``,
 ``hdfs://``): the file is copied to a temporary folder for the time of its prediction. ``xmer predict --batch ... --ray`` runs the same per-item work on a Ray
@@ -43,12 +46,14 @@ if TYPE_CHECKING:
     from xmer.inference import Recognizer
 
 ITEM_KEYS = ("video", "audio", "image", "text")
+SOURCE_KEY = "source"
+"""The optional item key naming the item's source (kept in the media dict: :func:`item_source`)."""
 
 
 def read_items(path: str | Path) -> Iterator[tuple[object, dict | None, str | None]]:
     """``(id, media, error)`` per line of ``path`` (blank lines skipped): media holds the keys of
-    :data:`ITEM_KEYS` given, files resolved against the folder of ``path``; error says why a line
-    cannot be used (and media is None)."""
+    :data:`ITEM_KEYS` given, files resolved against the folder of ``path``, and the item's
+    :data:`SOURCE_KEY` when it names one; error says why a line cannot be used (and media is None)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"items file not found: {path}")
@@ -64,9 +69,13 @@ def read_items(path: str | Path) -> Iterator[tuple[object, dict | None, str | No
             if not isinstance(item, dict) or "id" not in item:
                 yield None, None, f"{path}, line {number}: expected an object with an \"id\""
                 continue
-            unknown = sorted(set(item) - {"id", *ITEM_KEYS})
+            unknown = sorted(set(item) - {"id", SOURCE_KEY, *ITEM_KEYS})
             if unknown:
-                yield item["id"], None, f"unknown key(s) {', '.join(unknown)}; expected id and any of {', '.join(ITEM_KEYS)}"
+                yield item["id"], None, (f"unknown key(s) {', '.join(unknown)}; expected id, any of {', '.join(ITEM_KEYS)} "
+                                         f"and an optional {SOURCE_KEY}")
+                continue
+            if SOURCE_KEY in item and not isinstance(item[SOURCE_KEY], str):
+                yield item["id"], None, f"{SOURCE_KEY!r} must be a string (the name of the item's source)"
                 continue
             media = {}
             for key in ITEM_KEYS:
@@ -81,7 +90,15 @@ def read_items(path: str | Path) -> Iterator[tuple[object, dict | None, str | No
                 if not media:
                     yield item["id"], None, f"no input: give any of {', '.join(ITEM_KEYS)}"
                 else:
-                    yield item["id"], media, None
+                    yield item["id"], {**media, **({SOURCE_KEY: item[SOURCE_KEY]} if SOURCE_KEY in item else {})}, None
+
+
+def item_source(media: dict | None, one_source: bool = True) -> str | None:
+    """The source an item's media dict names; else ``""`` (the collection's own source) with
+    ``one_source``, else None (no source: read on the model's pooled moments)."""
+    if media is not None and SOURCE_KEY in media:
+        return media[SOURCE_KEY]
+    return "" if one_source else None
 
 
 class BatchCounts(NamedTuple):
@@ -94,7 +111,9 @@ class BatchCounts(NamedTuple):
     kept: int
     """Lines already in the output from a stopped or earlier run (``resume``), not predicted again."""
     source_clips: int = 0
-    """With ``one_source``: the clips whose speech gave the collection's moments (0: the pooled ones were used)."""
+    """The clips whose speech gave sources' moments (0: every item was read on the pooled ones)."""
+    sources: int = 0
+    """The sources read on their own moments."""
 
 
 def predict_batch(recognizer: "Recognizer", items: str | Path, out: str | Path, asr: bool = True,
@@ -104,7 +123,8 @@ def predict_batch(recognizer: "Recognizer", items: str | Path, out: str | Path, 
     Args:
         resume: skip the items whose id already has a line in ``out`` or in the partial output of a
             stopped job, and add the others' lines after them.
-        one_source: read the items as coming from one source (:func:`collection_moments`).
+        one_source: read the items that name no source as coming from one source (:func:`collection_moments`);
+            items that name theirs are read with their source's moments either way.
 
     Raises:
         DataError: the items file is missing, or ``out`` is taken (see :class:`BatchOutput`).
@@ -118,30 +138,34 @@ def predict_batch(recognizer: "Recognizer", items: str | Path, out: str | Path, 
     written = failed = 0
     with BatchOutput(out, resume) as output:
         todo = output.remaining(rows)
-        source, clips = collection_moments(recognizer, rows, progress) if one_source and todo else ({}, 0)
+        sources, clips = collection_moments(recognizer, rows, one_source, progress) if todo else ({}, 0)
         with tqdm(total=len(rows), desc="predict", unit="item", disable=not progress) as bar:
             bar.update(len(rows) - len(todo))
             for start in range(0, len(todo), TEXT_BATCH):
-                for row in predict_rows(recognizer, todo[start : start + TEXT_BATCH], asr, done=bar.update, source=source):
+                for row in predict_rows(recognizer, todo[start : start + TEXT_BATCH], asr, done=bar.update,
+                                        sources=sources, one_source=one_source):
                     output.write(json.dumps(row))
                     failed += "error" in row
                     written += 1
         output.finish()
-    return BatchCounts(written, failed, len(rows) - len(todo), clips)
+    return BatchCounts(written, failed, len(rows) - len(todo), clips, len(sources))
 
 
 SOURCE_SAMPLE = 500
-"""The most items whose speech gives a collection's moments (:func:`collection_moments`)."""
+"""The most items of one source whose speech gives its moments (:func:`collection_moments`)."""
 
 
-def collection_moments(recognizer: "Recognizer", rows: list[tuple], progress: bool = False) -> tuple[dict[str, "Moments"], int]:
-    """The moments a collection read as one source is predicted with, and how many clips gave them.
+def collection_moments(recognizer: "Recognizer", rows: list[tuple], one_source: bool = True,
+                       progress: bool = False) -> tuple[dict[str, dict[str, "Moments"]], int]:
+    """Source name -> the moments its items are predicted with, and how many clips gave them all.
 
-    Those of the speech of up to :data:`SOURCE_SAMPLE` of its items with audio or video (a draw
-    fixed by the items, so a resumed job reads its items as the first run did), extracted with the
-    model's audio front-end. An item whose audio cannot be read is left out here (its own line says
-    why). Fewer clips than :data:`~xmer.data.moments.MIN_SOURCE_STEPS`, or a model that does not
-    standardise speech per source: ``({}, 0)``, and the items are read with the pooled moments.
+    The sources are those the items name (:func:`item_source`; with ``one_source``, the items that
+    name none form the source ``""``). A source's moments are those of the speech of up to
+    :data:`SOURCE_SAMPLE` of its items with audio or video (a draw fixed by the items, so a resumed
+    job reads its items as the first run did), extracted with the model's audio front-end. An item
+    whose audio cannot be read is left out here (its own line says why). A source with fewer clips
+    than :data:`~xmer.data.moments.MIN_SOURCE_STEPS` is left out, and so is every source of a model
+    that does not standardise speech per source: their items are read with the pooled moments.
 
     Raises:
         ConfigError: a library the audio front-end needs is missing.
@@ -149,27 +173,38 @@ def collection_moments(recognizer: "Recognizer", rows: list[tuple], progress: bo
     import numpy as np
     from tqdm import tqdm
 
+    from xmer.data.moments import MIN_SOURCE_STEPS
     from xmer.features import features_from_media
 
     if "audio" not in recognizer.moments:
         return {}, 0
-    spoken = [media.get("audio") or media.get("video") for _, media, _ in rows
-              if media is not None and (media.get("audio") or media.get("video"))]
-    chosen = sorted(np.random.default_rng(len(spoken)).permutation(len(spoken))[:SOURCE_SAMPLE])
+    spoken: dict[str, list] = {}
+    for _, media, _ in rows:
+        name = item_source(media, one_source)
+        if name is not None and media is not None and (media.get("audio") or media.get("video")):
+            spoken.setdefault(name, []).append(media.get("audio") or media.get("video"))
     extractor = {"audio": recognizer.media_extractors()["audio"]}
-    clips = []
-    for i in tqdm(chosen, desc="the collection's speech", unit="clip", disable=not progress):
-        try:
-            with local_copy(spoken[i]) as path:
-                features, _ = features_from_media(audio=path, extractors=extractor)
-        except ConfigError:
-            raise
-        except Exception:  # an unreadable file: its prediction line reports it
+    out, used = {}, 0
+    for name, files in spoken.items():
+        if len(files) < MIN_SOURCE_STEPS:
             continue
-        if "audio" in features:
-            clips.append({"audio": features["audio"]})
-    source = recognizer.source_moments(clips)
-    return source, len(clips) if source else 0
+        chosen = sorted(np.random.default_rng(len(files)).permutation(len(files))[:SOURCE_SAMPLE])
+        clips = []
+        for i in tqdm(chosen, desc=f"the speech of source {name!r}" if name else "the collection's speech", unit="clip",
+                      disable=not progress):
+            try:
+                with local_copy(files[i]) as path:
+                    features, _ = features_from_media(audio=path, extractors=extractor)
+            except ConfigError:
+                raise
+            except Exception:  # an unreadable file: its prediction line reports it
+                continue
+            if "audio" in features:
+                clips.append({"audio": features["audio"]})
+        moments = recognizer.source_moments(clips)
+        if moments:
+            out[name], used = moments, used + len(clips)
+    return out, used
 
 
 def check_batch_paths(items: Path, out: Path) -> None:
@@ -179,11 +214,13 @@ def check_batch_paths(items: Path, out: Path) -> None:
 
 
 def predict_rows(recognizer: "Recognizer", chunk: list[tuple[object, dict | None, str | None]], asr: bool = True,
-                 done: Callable[[], object] | None = None, source: dict[str, "Moments"] | None = None) -> list[dict]:
+                 done: Callable[[], object] | None = None, sources: dict[str, dict[str, "Moments"]] | None = None,
+                 one_source: bool = False) -> list[dict]:
     """The output line (an object) of each ``(id, media, error)`` of ``chunk``, in order: items with
     text alone predicted together, the others one at a time, unusable ones their error. The whole
     per-item work of a batch job, locally and on a Ray worker alike; ``done`` is called per item;
-    ``source``: the moments of the items' source (:func:`collection_moments`).
+    ``sources``: source name -> its moments (:func:`collection_moments`), each item read with those
+    of its source (:func:`item_source`), or with the pooled ones.
 
     Raises:
         ConfigError: a library every item needs is missing.
@@ -194,7 +231,8 @@ def predict_rows(recognizer: "Recognizer", chunk: list[tuple[object, dict | None
         if index in texts:
             rows.append({"id": item_id, **texts[index]})
         elif media is not None:
-            rows.append(_predict_one(recognizer, item_id, media, asr, source))
+            source = (sources or {}).get(item_source(media, one_source))
+            rows.append(_predict_one(recognizer, item_id, {k: v for k, v in media.items() if k != SOURCE_KEY}, asr, source))
         else:
             rows.append({"id": item_id, "error": error})
         if done is not None:
@@ -212,7 +250,7 @@ corpora, 6.3 ms per text in groups of 256, 11.6 ms in groups of 32, 12.0 ms one 
 def _texts_at_once(recognizer: "Recognizer", chunk: list) -> dict[int, dict]:
     """Index in ``chunk`` -> answer, for the items that give text alone, predicted together; empty
     when there are fewer than two or one of them fails (each then goes alone and reports its error)."""
-    positions = [i for i, (_, media, _) in enumerate(chunk) if media is not None and set(media) == {"text"}]
+    positions = [i for i, (_, media, _) in enumerate(chunk) if media is not None and set(media) - {SOURCE_KEY} == {"text"}]
     if len(positions) < 2:
         return {}
     try:

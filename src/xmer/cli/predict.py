@@ -30,9 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --batch: keep the lines already in PREDICTIONS.jsonl (or in the .partial file of a "
                              "stopped job) and predict only the items whose id has none")
     parser.add_argument("--one-source", action="store_true",
-                        help="with --batch: the items come from one source (one corpus, one call centre, one microphone); "
-                             "a model that standardises speech per source reads them with their own speech's mean and "
-                             "spread (from up to 500 of their clips) instead of its training corpora's")
+                        help="with --batch: the items that name no 'source' come from one source (one corpus, one call "
+                             "centre, one microphone). A model that standardises speech per source reads each source's "
+                             "items (20 or more clips) with their own speech's mean and spread (from up to 500 of their "
+                             "clips) instead of its training corpora's; items that name their source always are")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     from xmer.scaling.ray_jobs import add_ray_arguments
 
@@ -68,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
                                    one_source=args.one_source)
         print(f"{counts.written} predictions written to {args.out}" + (f" ({counts.failed} with an error)" if counts.failed else "")
               + (f"; {counts.kept} kept from before (--resume)" if counts.kept else "")
-              + (f"; read as one source, with the speech of {counts.source_clips} of its clips" if counts.source_clips else ""),
-              file=sys.stderr)
+              + (f"; read as {counts.sources} source(s), with the speech of {counts.source_clips} of their clips"
+                 if counts.source_clips else ""), file=sys.stderr)
         if args.one_source and not counts.source_clips and counts.written:
-            print("--one-source: the model does not standardise speech per source, or too few clips were readable; "
+            print("--one-source: the model does not standardise speech per source, or fewer than 20 clips were readable; "
                   "every item was read on its own", file=sys.stderr)
         return 0
     if args.resume or on_ray is not None or args.one_source:

@@ -170,11 +170,12 @@ def _load(model: str | None, asr: bool, cpus: float, gpus: float):
 class _Predict:
     """A Ray actor that predicts batches of items: ``{"index", "item"}`` rows in, ``{"index", "line"}`` out."""
 
-    def __init__(self, model: str | None, asr: bool, cpus: float, gpus: float, source: dict | None = None):
+    def __init__(self, model: str | None, asr: bool, cpus: float, gpus: float, sources: dict | None = None,
+                 one_source: bool = False):
         from xmer.data.moments import Moments
 
-        self.recognizer, self.asr = _load(model, asr, cpus, gpus), asr
-        self.source = {m: Moments.from_json(raw) for m, raw in (source or {}).items()}
+        self.recognizer, self.asr, self.one_source = _load(model, asr, cpus, gpus), asr, one_source
+        self.sources = {name: {m: Moments.from_json(raw) for m, raw in moments.items()} for name, moments in (sources or {}).items()}
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np
@@ -182,7 +183,7 @@ class _Predict:
         from xmer.batch import predict_rows
 
         chunk = [_decode_item(payload) for payload in batch["item"]]
-        rows = predict_rows(self.recognizer, chunk, self.asr, source=self.source)
+        rows = predict_rows(self.recognizer, chunk, self.asr, sources=self.sources, one_source=self.one_source)
         return {"index": batch["index"], "line": np.array([json.dumps(row) for row in rows], dtype=object)}
 
 
@@ -223,11 +224,12 @@ def _encode_item(row: tuple) -> str:
 def _decode_item(payload: str) -> tuple:
     """The ``(id, media, error)`` of :func:`xmer.batch.read_items` back from :func:`_encode_item`:
     file paths as Paths again, URIs and words as strings."""
+    from xmer.batch import SOURCE_KEY
     from xmer.uris import is_uri
 
     item_id, media, error = json.loads(payload)
     if media is not None:
-        media = {k: v if k == "text" or is_uri(v) else Path(v) for k, v in media.items()}
+        media = {k: v if k in ("text", SOURCE_KEY) or is_uri(v) else Path(v) for k, v in media.items()}
     return item_id, media, error
 
 
@@ -237,8 +239,9 @@ def _decode_item(payload: str) -> tuple:
 
 def predict_on_ray(items: str | Path, out: str | Path, model: str | None, options: RayOptions, asr: bool = True,
                    resume: bool = False, progress: bool = True, one_source: bool = False) -> "BatchCounts":
-    """:func:`xmer.batch.predict_batch` on Ray: the same output file, line for line. With
-    ``one_source``, the collection's moments are computed here first and handed to every worker.
+    """:func:`xmer.batch.predict_batch` on Ray: the same output file, line for line. The sources'
+    moments (items that name their source; with ``one_source``, the others as one) are computed here
+    first and handed to every worker.
 
     Raises:
         DataError: the items file is missing, ``out`` is taken, the cluster cannot be joined, or the
@@ -256,11 +259,12 @@ def predict_on_ray(items: str | Path, out: str | Path, model: str | None, option
     written = failed = 0
     with BatchOutput(out, resume) as output:
         todo = output.remaining(rows)
-        source, clips = collection_moments(recognizer, rows, progress) if one_source and todo else ({}, 0)
+        sources, clips = collection_moments(recognizer, rows, one_source, progress) if todo else ({}, 0)
         if todo:
             with connected(options) as ray:
                 constructor = {"model": model, "asr": asr, "cpus": options.cpus_per_worker, "gpus": options.gpus_per_worker,
-                               "source": {m: v.to_json() for m, v in source.items()}}
+                               "sources": {name: {m: v.to_json() for m, v in moments.items()} for name, moments in sources.items()},
+                               "one_source": one_source}
                 results = _in_order(ray, [_encode_item(row) for row in todo], _Predict, constructor, options,
                                     TEXT_BATCH, "predict", "item", progress)
                 for line in results:
@@ -268,7 +272,7 @@ def predict_on_ray(items: str | Path, out: str | Path, model: str | None, option
                     failed += "error" in json.loads(line)
                     written += 1
         output.finish()
-    return BatchCounts(written, failed, len(rows) - len(todo), clips)
+    return BatchCounts(written, failed, len(rows) - len(todo), clips, len(sources))
 
 
 def analyze_on_ray(files: list[Path | str], folders: dict, model: str | None, timeline_options: dict, video_out: bool,
