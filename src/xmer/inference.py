@@ -226,7 +226,7 @@ class Recognizer:
 
     def source_moments(self, items: list[dict[str, np.ndarray]]) -> dict[str, Moments]:
         """The moments of the modalities this model standardises, over ``items`` taken as inputs
-        from one source (the clips of one collection, the segments of one recording): what
+        from one source (the clips of one corpus, of one speaker, of one call centre): what
         ``predict_many(..., source=...)`` reads them with. A modality with too few steps among
         them (:data:`~xmer.data.moments.MIN_SOURCE_STEPS`) is left out: the pooled moments serve."""
         return source_moments([self.check_features(f, f"input {i}") for i, f in enumerate(items)], self.moments)
