@@ -87,7 +87,8 @@ def main() -> None:
         started = time.perf_counter()
         source = None
         if args.one_source:
-            sources, clips = collection_moments(recognizer, [(r["id"], {"audio": r["media"]["audio"]}, None) for r in records])
+            sources, clips = collection_moments(recognizer, [(r["id"], {"audio": r["media"]["audio"]}, None) for r in records],
+                                                one_source=True)
             source = sources.get("")
             print(f"{name}: read as one source, with the speech of {clips} clips")
         result = score(recognizer, records, source)

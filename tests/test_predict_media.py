@@ -211,7 +211,8 @@ def test_a_collection_read_as_one_source_uses_its_own_speech_moments(media_run, 
         lines[bool(flag)] = [json.loads(l) for l in out.read_text().splitlines()]
     assert "read as 1 source(s), with the speech of 22 of their clips" in capsys.readouterr().err
     recognizer = Recognizer.load(run)
-    sources, n = collection_moments(recognizer, list(read_items(items)))
+    sources, n = collection_moments(recognizer, list(read_items(items)), one_source=True)
+    assert collection_moments(recognizer, list(read_items(items))) == ({}, 0)  # items that name no source, alone
     assert n == 22 and set(sources) == {""} and set(sources[""]) == {"audio"}
     expected = recognizer.predict_media(audio=clips / "3.wav", text="hello", source=sources[""])
     assert lines[True][3]["probabilities"] == expected.to_json()["probabilities"]

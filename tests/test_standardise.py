@@ -141,6 +141,30 @@ def test_a_model_reads_an_input_with_its_sources_moments_or_the_pooled_ones(two_
         assert runtime.predict(moved[0]).probabilities == pytest.approx(recognizer.predict(moved[0]).probabilities, abs=1e-4)
 
 
+def test_another_folder_is_evaluated_on_its_own_moments(two_sources, tmp_path):
+    """``xmer evaluate RUN --data DIR`` (and calibration on DIR) reads DIR as one source, as training
+    read each folder: the same answers as predicting its records with DIR's moments as their source."""
+    from xmer.scoring import evaluate_run
+
+    primary, far = two_sources
+    config = load_config(None, ["train.epochs=2", "train.progress=false", "model.d_model=16", "model.d_ff=16",
+                                "data.standardise=[audio]", f"data.sources=[{{dataset: {primary}, role: primary}}, {{dataset: {far}}}]"])
+    Trainer(config, tmp_path / "run").fit()
+    other = make(tmp_path / "other", [rec(i, s, ["audio"], "o") for s in ("train", "test") for i in range(21)], {"audio": 7},
+                 offset=-30.0, scale=4.0, seed=2)
+    metrics = evaluate_run(tmp_path / "run", split="test", subsets=False, dataset=other)
+    data = PreparedDataset.open(other)
+    own = data.standardise(["audio"]).moments["audio"]
+    records = data.split("test")
+    recognizer = Recognizer.load(tmp_path / "run")
+    raw = [{"audio": PreparedDataset.open(other).read_features(r)["audio"]} for r in records]
+    predicted = recognizer.predict_many(raw, source={"audio": own})
+    confusion = np.zeros((7, 7), int)
+    for p, r in zip(predicted, records):
+        confusion[EKMAN.index(r["label"]), EKMAN.index(p.prediction)] += 1
+    assert np.array_equal(np.asarray(metrics["confusion_matrix"]), confusion)
+
+
 def test_standardise_names_modalities(tmp_path):
     with pytest.raises(ConfigError, match="data.standardise': unknown modality 'voice'"):
         load_config(None, ["data.standardise=[voice]"])

@@ -93,7 +93,7 @@ def read_items(path: str | Path) -> Iterator[tuple[object, dict | None, str | No
                     yield item["id"], {**media, **({SOURCE_KEY: item[SOURCE_KEY]} if SOURCE_KEY in item else {})}, None
 
 
-def item_source(media: dict | None, one_source: bool = True) -> str | None:
+def item_source(media: dict | None, one_source: bool) -> str | None:
     """The source an item's media dict names; else ``""`` (the collection's own source) with
     ``one_source``, else None (no source: read on the model's pooled moments)."""
     if media is not None and SOURCE_KEY in media:
@@ -155,7 +155,7 @@ SOURCE_SAMPLE = 500
 """The most items of one source whose speech gives its moments (:func:`collection_moments`)."""
 
 
-def collection_moments(recognizer: "Recognizer", rows: list[tuple], one_source: bool = True,
+def collection_moments(recognizer: "Recognizer", rows: list[tuple], one_source: bool = False,
                        progress: bool = False) -> tuple[dict[str, dict[str, "Moments"]], int]:
     """Source name -> the moments its items are predicted with, and how many clips gave them all.
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xmer.data.dataset import PreparedDataset
 from xmer.errors import DataError
 from xmer.evaluation.evaluate import predict_records
 from xmer.evaluation.metrics import compute_metrics
@@ -32,7 +31,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", subsets: bool = True,
     run_dir = Path(run_dir)
     recognizer = Recognizer.load(run_dir)
     config = recognizer.config
-    data = PreparedDataset.open(dataset).standardise(config.data.standardise) if dataset else open_dataset(config)
+    data = open_dataset(config, dataset or None)
     if list(data.labels) != recognizer.labels:
         raise DataError(
             f"dataset {data.root} has labels {list(data.labels)}, the model in {run_dir} predicts {recognizer.labels}"

@@ -115,7 +115,6 @@ def _calibrate(recognizer: "Recognizer", calibration_data: str | Path | None = N
         DataError: the validation data is not found or does not fit the model; the message names the
             path tried and how to give another.
     """
-    from xmer.data.dataset import PreparedDataset
     from xmer.data.from_config import open_dataset
     from xmer.evaluation.calibration import calibrate
 
@@ -126,8 +125,7 @@ def _calibrate(recognizer: "Recognizer", calibration_data: str | Path | None = N
     hint = ("give a prepared dataset with a valid split of the same labels and features with --calibration-data DIR, "
             "run xmer export from the folder the runs were trained in, or skip calibration with --no-calibration")
     try:
-        data = (PreparedDataset.open(calibration_data).standardise(recognizer.config.data.standardise) if given
-                else open_dataset(recognizer.config))
+        data = open_dataset(recognizer.config, calibration_data if given else None)
         records = data.split("valid")
     except DataError as error:
         raise DataError(f"cannot calibrate the ensemble on {where} (from {Path.cwd()}): {error}; {hint}") from None
